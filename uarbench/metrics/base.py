@@ -1,0 +1,66 @@
+"""The metric contract: per-report sufficient statistics plus a score-from-statistics function.
+
+A metric family (BLEU gives BLEU-1..4) turns ``predictions`` and ``references`` (already cleaned
+strings, one reference per study) into a float matrix of per-report statistics, shape
+``(n_reports, n_stats)``; ``score_from_stats`` turns any such matrix (or a resampled subset of
+its rows) into the corpus-level scores. Resampling for significance tests therefore never
+re-tokenises text. A family that cannot run here (METEOR without Java) says why in
+``unavailable_reason`` and is reported as unavailable, never as 0.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from uarbench.registry import Registry
+
+
+@dataclass(frozen=True)
+class MetricResult:
+    """One reported number with its signature; ``value`` is None when unavailable."""
+
+    name: str
+    value: float | None
+    signature: str
+    higher_is_better: bool = True
+    unavailable: str | None = None
+
+    def to_dict(self) -> dict:
+        out = {"value": self.value, "signature": self.signature,
+               "higher_is_better": self.higher_is_better}
+        if self.unavailable is not None:
+            out["unavailable"] = self.unavailable
+        return out
+
+
+class MetricFamily(ABC):
+    """A group of scores computed from one statistics matrix."""
+
+    family: str                    # "BLEU"
+    names: tuple[str, ...]         # ("BLEU-1", ..., "BLEU-4")
+    stat_names: tuple[str, ...]    # column names of the statistics matrix
+    higher_is_better: bool = True
+    impl: str = ""                 # goes into the signature, e.g. "uarbench-fast=pycocoevalcap-1.2"
+    # how the statistic of a resample is formed; goes into the signature where it matters
+    signature_fields: tuple[tuple[str, str], ...] = ()
+
+    def unavailable_reason(self) -> str | None:
+        """None when the metric can run on this machine, else a one-line reason."""
+        return None
+
+    @abstractmethod
+    def stats(self, predictions: Sequence[str], references: Sequence[str]) -> np.ndarray:
+        """Per-report sufficient statistics, shape (n_reports, len(stat_names))."""
+
+    @abstractmethod
+    def score_from_stats(self, stats: np.ndarray) -> dict[str, float]:
+        """Corpus scores (one per entry of ``names``) from a statistics matrix."""
+
+    def compute(self, *, predictions: Sequence[str], references: Sequence[str]) -> dict[str, float]:
+        return self.score_from_stats(self.stats(predictions, references))
+
+
+NLG_METRICS: Registry[type[MetricFamily]] = Registry("NLG metric")
