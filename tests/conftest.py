@@ -1,0 +1,53 @@
+"""Shared fixtures: the real IU-Xray reports (skipped when ../shared/data is absent) and small
+R2Gen-format datasets built in temp folders. Nothing here downloads anything."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+SHARED_IU_XRAY = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "iu_xray"
+
+
+@pytest.fixture(scope="session")
+def iu_xray_root() -> Path:
+    """Folder of the real IU-Xray annotation (CC BY-NC-ND: read in place, never copied)."""
+    if not (SHARED_IU_XRAY / "annotation.json").is_file():
+        pytest.skip("IU-Xray reports not present at ../shared/data/iu_xray")
+    return SHARED_IU_XRAY
+
+
+def write_release(root: Path, splits: dict[str, list[dict]], *, images: bool = True) -> Path:
+    """Write a tiny R2Gen-format release (annotation.json + 8x8 PNGs) under ``root``."""
+    from PIL import Image
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "annotation.json").write_text(json.dumps(splits))
+    if images:
+        for items in splits.values():
+            for item in items:
+                for rel in item.get("image_path", []):
+                    p = root / "images" / rel
+                    p.parent.mkdir(parents=True, exist_ok=True)
+                    Image.new("L", (8, 8), 128).save(p)
+    return root
+
+
+def toy_splits() -> dict[str, list[dict]]:
+    reports = ["The heart is normal. The lungs are clear.",
+               "Mild cardiomegaly. No pleural effusion.",
+               "The lungs are clear. No pneumothorax.",
+               "The heart is normal. The lungs are clear."]
+    def items(split: str, n: int) -> list[dict]:
+        return [{"id": f"{split}{i}", "report": reports[i % len(reports)],
+                 "image_path": [f"{split}{i}/0.png", f"{split}{i}/1.png"], "split": split}
+                for i in range(n)]
+    return {"train": items("train", 8), "val": items("val", 3), "test": items("test", 4)}
+
+
+@pytest.fixture
+def toy_release(tmp_path: Path) -> Path:
+    return write_release(tmp_path / "toy", toy_splits())

@@ -1,0 +1,5 @@
+import sys
+
+from uarbench.cli import main
+
+sys.exit(main())

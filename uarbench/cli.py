@@ -1,0 +1,137 @@
+"""The ``uarbench`` command: parse arguments, call one library function, print the result.
+
+Bad input raises :class:`UarbenchError`, printed as one line and exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import uarbench
+from uarbench.errors import UarbenchError
+
+
+def _version_text() -> str:
+    from uarbench.metrics.nlg import metric_versions
+    parts = [f"uarbench {uarbench.__version__}"]
+    parts += [f"  {k}: {v}" for k, v in metric_versions().items()]
+    return "\n".join(parts)
+
+
+def _dataset_args(p: argparse.ArgumentParser, required: bool = False) -> None:
+    from uarbench.data.datasets import DATASETS
+    p.add_argument("--dataset", required=required, choices=DATASETS.names(),
+                   help="registered dataset (synth-cxr needs no data: it is generated on demand)")
+    p.add_argument("--data-root", type=Path, help="folder with annotation.json and images/")
+
+
+def cmd_data_info(a: argparse.Namespace) -> int:
+    from uarbench.data.datasets import load_dataset
+    ds = load_dataset(a.dataset, a.data_root, image_check="none" if a.no_images else "exists")
+    tok = ds.tokenizer
+    rows = []
+    for split, studies in ds.annotation.splits.items():
+        lens = [len(ds.clean(s.report).split()) for s in studies]
+        rows.append((split, len(studies), f"{sum(lens) / max(len(lens), 1):.1f}", max(lens, default=0)))
+    from tabulate import tabulate
+    print(f"dataset {ds.name} at {ds.root} (annotation sha256 {ds.content_hash[:16]})")
+    print(tabulate(rows, headers=("split", "studies", "mean words (cleaned)", "max words")))
+    print(f"vocabulary (train split, count >= {tok.threshold}): {len(tok.words)} words, "
+          f"{len(tok)} ids with <pad> <bos> <eos> <unk>; max_seq_length {tok.max_seq_length}")
+    return 0
+
+
+def cmd_data_synth(a: argparse.Namespace) -> int:
+    from uarbench.data.synth import SynthConfig, contact_sheet, generate_synth
+    cfg = SynthConfig(n_train=a.n_train, n_val=a.n_val, n_test=a.n_test, size=a.size, seed=a.seed)
+    root = generate_synth(a.out, cfg)
+    print(f"synth-cxr written to {root} ({cfg.n_train}/{cfg.n_val}/{cfg.n_test} studies, "
+          f"{cfg.size} px, seed {cfg.seed})")
+    if a.preview:
+        png = contact_sheet(root, Path(a.out) / "preview.png")
+        print(f"contact sheet: {png}")
+    return 0
+
+
+def cmd_predict(a: argparse.Namespace) -> int:
+    from uarbench.data.datasets import load_dataset
+    from uarbench.predict import predict
+    ds = load_dataset(a.dataset, a.data_root, image_check="none")
+    out = predict(a.model, ds, a.split, a.out)
+    print(f"predictions of {a.model} on {ds.name}/{a.split}: {out}")
+    return 0
+
+
+def cmd_eval(a: argparse.Namespace) -> int:
+    from uarbench.evaluate import evaluate
+    if a.dataset is None and a.references is None:
+        raise UarbenchError("nothing to score against.",
+                            fix="pass --dataset NAME [--data-root R] or --references FILE.")
+    out_dir = a.out or Path(a.predictions).parent
+    ev = evaluate(predictions=a.predictions, references=a.references, dataset=a.dataset,
+                  split=a.split, data_root=a.data_root, reference_mode=a.reference_mode,
+                  cleaning=a.cleaning, out_dir=out_dir)
+    print(ev.table())
+    print(f"wrote {out_dir / 'metrics.json'} and {out_dir / 'per_report_stats.csv'}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="uarbench", description=__doc__.splitlines()[0])
+    p.add_argument("--version", action="store_true", help="print package and metric versions")
+    sub = p.add_subparsers(dest="command")
+
+    data = sub.add_parser("data", help="dataset tools").add_subparsers(dest="data_command",
+                                                                       required=True)
+    info = data.add_parser("info", help="split counts, vocabulary size, report lengths")
+    _dataset_args(info, required=True)
+    info.add_argument("--no-images", action="store_true", help="read the reports only")
+    info.set_defaults(func=cmd_data_info)
+    synth = data.add_parser("synth", help="generate the synth-cxr dataset")
+    synth.add_argument("--out", type=Path, required=True)
+    synth.add_argument("--n-train", type=int, default=600)
+    synth.add_argument("--n-val", type=int, default=100)
+    synth.add_argument("--n-test", type=int, default=200)
+    synth.add_argument("--size", type=int, default=128)
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--preview", action="store_true", help="also save preview.png")
+    synth.set_defaults(func=cmd_data_synth)
+
+    pr = sub.add_parser("predict", help="fit a model / floor and write predictions JSONL")
+    pr.add_argument("--model", required=True)
+    _dataset_args(pr)
+    pr.add_argument("--split", default="test")
+    pr.add_argument("--out", type=Path, required=True)
+    pr.set_defaults(func=cmd_predict, dataset="synth-cxr")
+
+    ev = sub.add_parser("eval", help="score a predictions file (JSONL or CSV: id, prediction)")
+    ev.add_argument("--predictions", type=Path, required=True)
+    _dataset_args(ev)
+    ev.add_argument("--split", default="test")
+    ev.add_argument("--references", type=Path, help="JSONL or CSV with id, reference")
+    ev.add_argument("--reference-mode", default="clean", choices=("clean", "r2gen_compat"))
+    ev.add_argument("--cleaning", help="report cleaning (default: the dataset's, else r2gen-iu)")
+    ev.add_argument("--out", type=Path, help="folder for metrics.json (default: next to predictions)")
+    ev.set_defaults(func=cmd_eval)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        print(_version_text())
+        return 0
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 1
+    try:
+        return args.func(args)
+    except UarbenchError as e:
+        print(f"uarbench: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,18 @@
+"""Fit a registered model on a dataset and write its predictions for one split (JSONL with id,
+prediction and the cleaned reference)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from uarbench.data.datasets import Dataset
+from uarbench.io import atomic_write_jsonl
+from uarbench.models import MODELS
+
+
+def predict(model: str, dataset: Dataset, split: str, out: str | Path) -> Path:
+    import baselines  # noqa: F401  (registers the baselines)
+    studies = dataset.split(split)
+    preds = MODELS.get(model)().fit(dataset).predict(studies)
+    rows = ({"id": s.id, "prediction": preds[s.id], "reference": dataset.clean(s.report)}
+            for s in studies)
+    return atomic_write_jsonl(out, rows)
