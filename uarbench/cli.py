@@ -64,14 +64,17 @@ def cmd_predict(a: argparse.Namespace) -> int:
 
 
 def cmd_eval(a: argparse.Namespace) -> int:
+    from uarbench.config import find_benchmark_file, load_benchmark
     from uarbench.evaluate import evaluate
+    bench = load_benchmark() if find_benchmark_file() else None
     if a.dataset is None and a.references is None:
         raise UarbenchError("nothing to score against.",
                             fix="pass --dataset NAME [--data-root R] or --references FILE.")
     out_dir = a.out or Path(a.predictions).parent
     ev = evaluate(predictions=a.predictions, references=a.references, dataset=a.dataset,
-                  split=a.split, data_root=a.data_root, reference_mode=a.reference_mode,
-                  cleaning=a.cleaning, out_dir=out_dir)
+                  split=a.split, data_root=a.data_root, reference_mode=a.reference_mode or (bench.reference_mode if bench else "clean"),
+                  cleaning=a.cleaning, metrics=bench.nlg_metrics if bench else None,
+                  out_dir=out_dir)
     print(ev.table())
     print(f"wrote {out_dir / 'metrics.json'} and {out_dir / 'per_report_stats.csv'}")
     return 0
@@ -110,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     _dataset_args(ev)
     ev.add_argument("--split", default="test")
     ev.add_argument("--references", type=Path, help="JSONL or CSV with id, reference")
-    ev.add_argument("--reference-mode", default="clean", choices=("clean", "r2gen_compat"))
+    ev.add_argument("--reference-mode", choices=("clean", "r2gen_compat"),
+                    help="default: benchmark.toml's metrics.reference_mode (clean)")
     ev.add_argument("--cleaning", help="report cleaning (default: the dataset's, else r2gen-iu)")
     ev.add_argument("--out", type=Path, help="folder for metrics.json (default: next to predictions)")
     ev.set_defaults(func=cmd_eval)

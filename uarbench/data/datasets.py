@@ -6,7 +6,6 @@ three are read by the same R2Gen-format reader.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -72,24 +71,21 @@ class Dataset:
                                    max_seq_length=self.spec.max_seq_length)
 
 
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("UARBENCH_CACHE", Path.home() / ".cache" / "uarbench"))
-
-
 def load_dataset(name: str, data_root: str | Path | None = None, *,
                  image_check: ImageCheck = "exists", synth_config=None) -> Dataset:
     """Load a registered dataset. ``data_root`` holds annotation.json and images/ (R2Gen layout).
 
     For ``synth-cxr`` without a ``data_root`` the default build (or ``synth_config``) is generated
-    on demand into the cache (``$UARBENCH_CACHE`` or ~/.cache/uarbench) and reused afterwards.
+    (by default the build benchmark.toml names) on demand into the cache (``$UARBENCH_CACHE`` or ~/.cache/uarbench) and reused afterwards.
     """
     spec = DATASETS.get(name)
     if data_root is None:
         if not spec.generated:
             raise UarbenchError(f"dataset {name!r} needs --data-root.",
                                 fix=f"pass the folder holding {name}'s annotation.json and images/.")
-        from uarbench.data.synth import SynthConfig, ensure_synth
-        data_root = ensure_synth(synth_config or SynthConfig(), default_cache_dir())
+        from uarbench.config import default_synth_config
+        from uarbench.data.synth import ensure_synth
+        data_root = ensure_synth(synth_config or default_synth_config())
     root = Path(data_root)
     annotation = read_annotation(root / "annotation.json", root / "images", views=spec.views,
                                  image_check=image_check)

@@ -18,6 +18,10 @@ import numpy as np
 from uarbench.registry import Registry
 
 
+class MetricUnavailable(RuntimeError):
+    """Raised by a family that fails at run time (a JVM that died); reported, not fatal."""
+
+
 @dataclass(frozen=True)
 class MetricResult:
     """One reported number with its signature; ``value`` is None when unavailable."""

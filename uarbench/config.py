@@ -1,0 +1,92 @@
+"""Loading ``benchmark.toml`` (tomllib) into a frozen, validated :class:`BenchmarkFile`.
+
+Precedence for a value: command line > benchmark.toml > code defaults. Every problem in the
+file is reported with its key, all at once.
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import uarbench
+from uarbench.errors import UarbenchError
+
+DEFAULT_PATH = Path(uarbench.__file__).resolve().parents[1] / "benchmark.toml"
+
+
+@dataclass(frozen=True)
+class BenchmarkFile:
+    path: Path
+    version: str
+    default_dataset: str
+    nlg_metrics: tuple[str, ...]
+    reference_mode: str
+    synth: dict          # SynthConfig keyword arguments for the default synth-cxr build
+
+    def synth_config(self):
+        from uarbench.data.synth import SynthConfig
+        return SynthConfig(**self.synth)
+
+
+def find_benchmark_file(path: str | Path | None = None) -> Path | None:
+    """``path`` if given, else ./benchmark.toml, else the one beside the installed package."""
+    if path is not None:
+        return Path(path)
+    for candidate in (Path.cwd() / "benchmark.toml", DEFAULT_PATH):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_benchmark(path: str | Path | None = None) -> BenchmarkFile:
+    from uarbench.data.datasets import DATASETS
+    from uarbench.data.references import REFERENCE_MODES
+    from uarbench.metrics.nlg import NLG_FAMILIES
+    found = find_benchmark_file(path)
+    if found is None or not found.is_file():
+        raise UarbenchError("benchmark.toml not found.", file=found,
+                            fix="run from the uarbench checkout or pass its path.")
+    try:
+        data = tomllib.loads(found.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise UarbenchError(f"not valid TOML: {e}.", file=found, fix="repair the file.") from None
+    problems: list[str] = []
+
+    def get(table: str, key: str, typ: type, default=None):
+        value = data.get(table, {}).get(key, default)
+        if not isinstance(value, typ):
+            problems.append(f"{table}.{key} must be {typ.__name__} (got {value!r})")
+        return value
+
+    version = get("benchmark", "version", str)
+    default_dataset = get("benchmark", "default_dataset", str, "synth-cxr")
+    if isinstance(default_dataset, str) and default_dataset not in DATASETS:
+        problems.append(f"benchmark.default_dataset: unknown dataset {default_dataset!r}")
+    nlg = get("metrics", "nlg", list, list(NLG_FAMILIES))
+    for name in nlg if isinstance(nlg, list) else []:
+        if name not in NLG_FAMILIES:
+            problems.append(f"metrics.nlg: unknown metric family {name!r} (known: {', '.join(NLG_FAMILIES)})")
+    mode = get("metrics", "reference_mode", str, "clean")
+    if isinstance(mode, str) and mode not in REFERENCE_MODES:
+        problems.append(f"metrics.reference_mode: unknown mode {mode!r}")
+    synth = data.get("datasets", {}).get("synth-cxr", {})
+    from dataclasses import fields
+    from uarbench.data.synth import SynthConfig
+    known = {f.name for f in fields(SynthConfig)}
+    for key in synth:
+        if key not in known:
+            problems.append(f"datasets.synth-cxr.{key}: unknown field (known: {', '.join(sorted(known))})")
+    if problems:
+        raise UarbenchError("invalid benchmark file: " + "; ".join(problems) + ".", file=found,
+                            fix="correct the keys named above.")
+    return BenchmarkFile(found, version, default_dataset, tuple(nlg), mode, dict(synth))
+
+
+def default_synth_config():
+    """The synth-cxr build named by benchmark.toml (SynthConfig defaults when there is none)."""
+    found = find_benchmark_file()
+    if found is None:
+        from uarbench.data.synth import SynthConfig
+        return SynthConfig()
+    return load_benchmark(found).synth_config()

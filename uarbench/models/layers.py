@@ -1,0 +1,186 @@
+"""Transformer building blocks shared by UAR and the baselines (Vaswani et al. 2017).
+
+The one addition to the textbook blocks is an optional additive bias on the attention logits,
+added *before* the 1/sqrt(d_head) scaling, which is how UAR's Text-to-Image Refiner writes its
+Eq. 11: A = (Q K^T + k * sigmoid(M)) / sqrt(d). Boolean masks follow one convention throughout:
+True = this position may be attended to (the batch's ``mask`` uses the same sense).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def _neg_inf(x: Tensor) -> float:
+    # the most negative finite value: a fully masked row then gives a uniform softmax, not NaN
+    return torch.finfo(x.dtype).min
+
+
+class MultiHeadAttention(nn.Module):
+    """Scaled dot-product attention over ``n_heads`` heads with an optional logit bias."""
+
+    def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        assert d_model % n_heads == 0, "d_model must divide by n_heads"
+        self.n_heads, self.d_head = n_heads, d_model // n_heads
+        self.q_proj = nn.Linear(d_model, d_model)
+        self.k_proj = nn.Linear(d_model, d_model)
+        self.v_proj = nn.Linear(d_model, d_model)
+        self.out_proj = nn.Linear(d_model, d_model)
+        self.dropout = nn.Dropout(dropout)
+
+    def _heads(self, x: Tensor) -> Tensor:
+        B, T, _ = x.shape
+        return x.view(B, T, self.n_heads, self.d_head).transpose(1, 2)  # (B, H, T, hd)
+
+    def attention_logits(self, q: Tensor, k: Tensor, logit_bias: Tensor | None = None) -> Tensor:
+        """Logits (B, H, T, S) before masking: (Q K^T + bias) / sqrt(d_head) (Eq. 11 with a bias,
+        the plain scaled dot product without). ``logit_bias`` broadcasts to (B, H, T, S): a (T, S)
+        bias is shared by every head and batch item."""
+        scores = q @ k.transpose(-2, -1)  # (B, H, T, S)
+        if logit_bias is not None:
+            scores = scores + logit_bias
+        return scores / math.sqrt(self.d_head)
+
+    def forward(self, query: Tensor, key: Tensor, value: Tensor, *,
+                key_mask: Tensor | None = None, causal: bool = False,
+                logit_bias: Tensor | None = None) -> Tensor:
+        """query (B, T, d), key/value (B, S, d); key_mask (B, S) bool, True = attend."""
+        q = self._heads(self.q_proj(query))  # (B, H, T, hd)
+        k, v = self._heads(self.k_proj(key)), self._heads(self.v_proj(value))  # (B, H, S, hd)
+        att = self.attention_logits(q, k, logit_bias)  # (B, H, T, S)
+        T, S = att.shape[-2:]
+        if causal:
+            future = torch.ones(T, S, dtype=torch.bool, device=att.device).triu(S - T + 1)
+            att = att.masked_fill(future, _neg_inf(att))
+        if key_mask is not None:
+            att = att.masked_fill(~key_mask[:, None, None, :], _neg_inf(att))  # (B, 1, 1, S)
+        att = self.dropout(att.softmax(dim=-1))
+        y = (att @ v).transpose(1, 2).reshape(query.shape)  # (B, T, H*hd)
+        return self.out_proj(y)
+
+
+class FeedForward(nn.Module):
+    """Position-wise FFN: Linear -> ReLU -> dropout -> Linear."""
+
+    def __init__(self, d_model: int, d_ff: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(d_model, d_ff), nn.Linear(d_ff, d_model)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc2(self.dropout(F.relu(self.fc1(x))))
+
+
+class Residual(nn.Module):
+    """x + dropout(f(norm(x))) (pre-norm) or norm(x + dropout(f(x))) (post-norm)."""
+
+    def __init__(self, d_model: int, dropout: float, norm_first: bool) -> None:
+        super().__init__()
+        self.norm, self.dropout, self.norm_first = nn.LayerNorm(d_model), nn.Dropout(dropout), norm_first
+
+    def forward(self, x: Tensor, sublayer) -> Tensor:
+        if self.norm_first:
+            return x + self.dropout(sublayer(self.norm(x)))
+        return self.norm(x + self.dropout(sublayer(x)))
+
+
+class EncoderLayer(nn.Module):
+    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float = 0.1,
+                 norm_first: bool = True) -> None:
+        super().__init__()
+        self.self_attn = MultiHeadAttention(d_model, n_heads, dropout)
+        self.ffn = FeedForward(d_model, d_ff, dropout)
+        self.res_attn = Residual(d_model, dropout, norm_first)
+        self.res_ffn = Residual(d_model, dropout, norm_first)
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        x = self.res_attn(x, lambda h: self.self_attn(h, h, h, key_mask=mask))
+        return self.res_ffn(x, self.ffn)
+
+
+class DecoderLayer(nn.Module):
+    """Causal self-attention, cross-attention to the memory (optionally logit-biased), FFN."""
+
+    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float = 0.1,
+                 norm_first: bool = True) -> None:
+        super().__init__()
+        self.self_attn = MultiHeadAttention(d_model, n_heads, dropout)
+        self.cross_attn = MultiHeadAttention(d_model, n_heads, dropout)
+        self.ffn = FeedForward(d_model, d_ff, dropout)
+        self.res_self = Residual(d_model, dropout, norm_first)
+        self.res_cross = Residual(d_model, dropout, norm_first)
+        self.res_ffn = Residual(d_model, dropout, norm_first)
+
+    def forward(self, x: Tensor, memory: Tensor, *, self_mask: Tensor | None = None,
+                memory_mask: Tensor | None = None, cross_bias: Tensor | None = None) -> Tensor:
+        x = self.res_self(x, lambda h: self.self_attn(h, h, h, key_mask=self_mask, causal=True))
+        x = self.res_cross(x, lambda h: self.cross_attn(h, memory, memory, key_mask=memory_mask,
+                                                        logit_bias=cross_bias))
+        return self.res_ffn(x, self.ffn)
+
+
+class TransformerEncoder(nn.Module):
+    def __init__(self, n_layers: int, d_model: int, n_heads: int, d_ff: int,
+                 dropout: float = 0.1, norm_first: bool = True) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(EncoderLayer(d_model, n_heads, d_ff, dropout, norm_first)
+                                    for _ in range(n_layers))
+        # pre-norm leaves the residual stream unnormalised: close it with one LayerNorm
+        self.norm = nn.LayerNorm(d_model) if norm_first else nn.Identity()
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        for layer in self.layers:
+            x = layer(x, mask)
+        return self.norm(x)
+
+
+class TransformerDecoder(nn.Module):
+    def __init__(self, n_layers: int, d_model: int, n_heads: int, d_ff: int,
+                 dropout: float = 0.1, norm_first: bool = True) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(DecoderLayer(d_model, n_heads, d_ff, dropout, norm_first)
+                                    for _ in range(n_layers))
+        self.norm = nn.LayerNorm(d_model) if norm_first else nn.Identity()
+
+    def forward(self, x: Tensor, memory: Tensor, *, self_mask: Tensor | None = None,
+                memory_mask: Tensor | None = None,
+                cross_biases: list[Tensor | None] | None = None) -> Tensor:
+        """x (B, T, d), memory (B, S, d); ``cross_biases`` holds one (T, S) bias per layer."""
+        biases = cross_biases if cross_biases is not None else [None] * len(self.layers)
+        for layer, bias in zip(self.layers, biases, strict=True):
+            x = layer(x, memory, self_mask=self_mask, memory_mask=memory_mask, cross_bias=bias)
+        return self.norm(x)
+
+
+class SinusoidalPositions(nn.Module):
+    """Fixed sin/cos positions (Vaswani et al. 2017, §3.5), added to x (B, T, d)."""
+
+    def __init__(self, max_len: int, d_model: int) -> None:
+        super().__init__()
+        pos = torch.arange(max_len).float()[:, None]  # (max_len, 1)
+        freq = torch.exp(torch.arange(0, d_model, 2).float() * (-math.log(10000.0) / d_model))
+        table = torch.zeros(max_len, d_model)
+        table[:, 0::2], table[:, 1::2] = torch.sin(pos * freq), torch.cos(pos * freq[: d_model // 2])
+        self.register_buffer("table", table, persistent=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.table[: x.shape[1]]
+
+
+class LearnedPositions(nn.Module):
+    """A trained (max_len, d) table added to x (B, T, d)."""
+
+    def __init__(self, max_len: int, d_model: int) -> None:
+        super().__init__()
+        self.table = nn.Parameter(torch.randn(max_len, d_model) * 0.02)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.shape[1] > self.table.shape[0]:
+            raise ValueError(f"sequence of {x.shape[1]} positions exceeds the table's "
+                             f"{self.table.shape[0]}: raise max_seq_length")
+        return x + self.table[: x.shape[1]]

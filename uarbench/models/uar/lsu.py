@@ -1,0 +1,262 @@
+"""LSU, the Latent Space Unifier (paper §3.2): images and reports both become discrete tokens,
+embedded by trainable tables into one space (Eqs. 1-2: E(I) = W_I[tokens], E(R) = W_R[words]).
+
+The image tokenizer is frozen and runs outside the model (the lead's data pipeline caches its
+output); the model only sees token ids (B, V, h, w). Two backends share :class:`ImageTokenizer`:
+
+* :class:`DalleTokenizer` - the paper's choice, OpenAI's DALL-E dVAE encoder, loaded from a file
+  the user supplies (its weights cannot be downloaded here);
+* :class:`LearnedVQTokenizer` - the offline default, a small VQ-VAE fitted on the training
+  split's images only, then frozen (spec §2).
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import pickle
+from abc import ABC, abstractmethod
+from dataclasses import asdict
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+from uarbench.errors import UarbenchError
+from uarbench.io import atomic_write_bytes
+from uarbench.models.layers import LearnedPositions
+from uarbench.models.uar.config import UARConfig, VQConfig
+from uarbench.models.uar.dalle import DalleEncoder
+from uarbench.models.uar.vqvae import VQVAE
+
+
+class ImageTokenizer(nn.Module, ABC):
+    """Frozen map from views (B, V, 1, H, W) in [0, 1] to token ids (B, V, H/8, W/8)."""
+
+    downsample = 8
+
+    @property
+    @abstractmethod
+    def codebook_size(self) -> int: ...
+
+    @property
+    @abstractmethod
+    def checkpoint_hash(self) -> str:
+        """sha256 of the weights file, recorded in the run so a score names its tokenizer."""
+
+    @abstractmethod
+    def _encode_views(self, x: Tensor) -> Tensor:
+        """(N, 1, H, W) -> (N, h, w) long."""
+
+    @torch.no_grad()
+    def encode(self, images: Tensor) -> Tensor:
+        if images.dim() != 5 or images.shape[2] != 1:
+            raise ValueError(f"images must be (B, V, 1, H, W), got {tuple(images.shape)}")
+        B, V, _, H, W = images.shape
+        if H % self.downsample or W % self.downsample:
+            raise ValueError(f"image size {H}x{W} must be a multiple of {self.downsample}")
+        ids = self._encode_views(images.flatten(0, 1))  # (B*V, h, w)
+        return ids.view(B, V, *ids.shape[-2:])  # (B, V, h, w)
+
+    def freeze(self) -> "ImageTokenizer":
+        # the paper keeps the dVAE fixed: no gradient reaches it, no dropout/BN updates
+        return self.requires_grad_(False).eval()
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class LearnedVQTokenizer(ImageTokenizer):
+    """A VQ-VAE trained with :meth:`fit` on the training images, then frozen."""
+
+    FORMAT = "uarbench.learned_vq/1"
+
+    def __init__(self, codebook_size: int, vq: VQConfig = VQConfig()) -> None:
+        super().__init__()
+        self.vq, self._codebook_size, self._hash = vq, codebook_size, None
+        self.net = VQVAE(codebook_size, vq.hidden, vq.embed_dim, vq.commitment)
+        self.freeze()
+
+    @property
+    def codebook_size(self) -> int:
+        return self._codebook_size
+
+    @property
+    def checkpoint_hash(self) -> str:
+        if self._hash is None:
+            raise UarbenchError("the learned tokenizer has no checkpoint hash yet.",
+                                fix="save(path) it after fit(), or load(path) a saved one.")
+        return self._hash
+
+    def _encode_views(self, x: Tensor) -> Tensor:
+        return self.net.encode(x)
+
+    def fit(self, images: Iterable[Tensor], *, steps: int | None = None, lr: float | None = None,
+            seed: int = 0) -> list[float]:
+        """Train from a fresh initialisation seeded by ``seed`` (so images, config and seed fix
+        the result) on batches of shape (..., 1, H, W) in [0, 1]; ``images`` is re-iterated when
+        it runs out. Returns the reconstruction MSE of every step; leaves the tokenizer frozen."""
+        steps = self.vq.steps if steps is None else steps
+        lr = self.vq.lr if lr is None else lr
+        device = next(self.net.parameters()).device  # train where the caller put the tokenizer
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.net = VQVAE(self.codebook_size, self.vq.hidden, self.vq.embed_dim,
+                             self.vq.commitment).to(device).train()
+            opt = torch.optim.Adam(self.net.parameters(), lr=lr)
+            used = torch.zeros(self.codebook_size, dtype=torch.bool, device=device)
+            history = []
+            for step, x in zip(range(steps), _cycle(images)):
+                x = x.reshape(-1, 1, *x.shape[-2:]).to(device, torch.float32)  # (N, 1, H, W)
+                recon, ids, vq_loss, z = self.net(x)
+                rec = F.mse_loss(recon, x)
+                opt.zero_grad(set_to_none=True)
+                (rec + vq_loss).backward()
+                opt.step()
+                history.append(rec.item())
+                used[ids.flatten()] = True
+                if self.vq.restart_every and step % self.vq.restart_every == 0:
+                    # step 0 doubles as a data-dependent initialisation of the codebook
+                    self.net.quantizer.restart(~used, z.detach().permute(0, 2, 3, 1).flatten(0, 2))
+                    used.zero_()
+        self._hash = None
+        self.freeze()
+        return history
+
+    def save(self, path: str | Path) -> str:
+        """Write weights + config atomically; returns (and remembers) the file's sha256."""
+        buf = io.BytesIO()
+        torch.save({"format": self.FORMAT, "codebook_size": self.codebook_size,
+                    "vq": asdict(self.vq), "state_dict": self.net.state_dict()}, buf)
+        atomic_write_bytes(path, buf.getvalue())
+        self._hash = _sha256(buf.getvalue())
+        return self._hash
+
+    @classmethod
+    def load(cls, path: str | Path) -> "LearnedVQTokenizer":
+        data = Path(path).read_bytes()
+        ckpt = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        if not isinstance(ckpt, dict) or ckpt.get("format") != cls.FORMAT:
+            raise UarbenchError(f"not a learned-tokenizer checkpoint (format {cls.FORMAT}).",
+                                file=path, fix="point at a file written by LearnedVQTokenizer.save.")
+        tok = cls(ckpt["codebook_size"], VQConfig(**ckpt["vq"]))
+        tok.net.load_state_dict(ckpt["state_dict"])
+        tok._hash = _sha256(data)
+        return tok.freeze()
+
+
+def _cycle(batches: Iterable[Tensor]) -> Iterator[Tensor]:
+    while True:
+        empty = True
+        for x in batches:
+            empty = False
+            yield x
+        if empty:
+            raise UarbenchError("the image iterable gave no batches (a generator runs out after one pass).",
+                                fix="pass a list or a DataLoader of (..., 1, H, W) tensors.")
+
+
+class DalleTokenizer(ImageTokenizer):
+    """The DALL-E dVAE encoder: pixels x -> 0.8 x + 0.1 (the package's map_pixels, eps 0.1),
+    grey repeated to RGB, tokens = argmax over the 8192 logits (paper §3.2)."""
+
+    def __init__(self, path: str | Path | None) -> None:
+        super().__init__()
+        if path is None:
+            raise UarbenchError("unavailable: DALL-E dVAE encoder weights not given "
+                                "(pass --dalle-encoder PATH)")
+        path = Path(path)
+        if not path.is_file():
+            raise UarbenchError("DALL-E dVAE encoder file not found.", file=path,
+                                fix="pass the path of a state dict saved from dall_e's Encoder.")
+        data = path.read_bytes()
+        try:
+            state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError:
+            raise UarbenchError("not a plain state dict (the released encoder.pkl is a pickled module).",
+                                file=path, fix='convert it once: torch.save(dall_e.load_model('
+                                '"encoder.pkl").state_dict(), "dalle_encoder.pt").') from None
+        needed = ("blocks.input.w", "blocks.output.conv.w")
+        if not isinstance(state, dict) or any(k not in state for k in needed):
+            raise UarbenchError(f"not a DALL-E encoder state dict (no {' / '.join(needed)}).",
+                                file=path, fix="save dall_e's Encoder.state_dict().")
+        self.encoder = DalleEncoder(**DalleEncoder.sizes_from_state_dict(state))
+        self.encoder.load_state_dict(state)
+        self._hash = _sha256(data)
+        self.freeze()
+
+    @property
+    def codebook_size(self) -> int:
+        return self.encoder.vocab_size
+
+    @property
+    def checkpoint_hash(self) -> str:
+        return self._hash
+
+    def _encode_views(self, x: Tensor) -> Tensor:
+        x = (0.8 * x + 0.1).expand(-1, self.encoder.input_channels, -1, -1)  # (N, 3, H, W)
+        return self.encoder(x).argmax(dim=1)  # (N, h, w)
+
+
+def build_tokenizer(cfg: UARConfig) -> ImageTokenizer:
+    """The backend ``cfg.tokenizer`` names; the `learned` one still needs fit() or load()."""
+    if cfg.tokenizer == "learned":
+        return LearnedVQTokenizer(cfg.codebook_size, cfg.vq)
+    tok = DalleTokenizer(cfg.dalle_encoder)
+    if tok.codebook_size != cfg.codebook_size:
+        raise UarbenchError(f"the DALL-E encoder has {tok.codebook_size} codes but codebook_size "
+                            f"is {cfg.codebook_size}.", file=cfg.dalle_encoder,
+                            fix=f"set codebook_size = {tok.codebook_size}.")
+    return tok
+
+
+class VisualTokenEmbedding(nn.Module):
+    """E(I) = W_I[token] + learned 2-D position + view embedding (spec §2 decision)."""
+
+    def __init__(self, codebook_size: int, d_model: int, grid: int, n_views: int, dropout: float) -> None:
+        super().__init__()
+        self.tokens = nn.Embedding(codebook_size, d_model)  # W_I
+        self.pos = nn.Parameter(torch.randn(grid, grid, d_model) * 0.02)
+        self.view = nn.Embedding(n_views, d_model)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, ids: Tensor) -> Tensor:
+        """ids (B, V, h, w) -> (B, V*h*w, d), view-major then row-major."""
+        B, V, h, w = ids.shape
+        if h > self.pos.shape[0] or w > self.pos.shape[1] or V > self.view.num_embeddings:
+            raise ValueError(f"token grid {V}x{h}x{w} exceeds the configured "
+                             f"{self.view.num_embeddings}x{self.pos.shape[0]}x{self.pos.shape[1]}")
+        x = self.tokens(ids) + self.pos[:h, :w] + self.view.weight[:V, None, None]  # (B, V, h, w, d)
+        return self.dropout(x.flatten(1, 3))  # (B, V*h*w, d)
+
+
+class WordEmbedding(nn.Module):
+    """E(R) = W_R[word] + learned 1-D position."""
+
+    def __init__(self, vocab_size: int, d_model: int, max_len: int, dropout: float) -> None:
+        super().__init__()
+        self.words = nn.Embedding(vocab_size, d_model)  # W_R
+        self.pos = LearnedPositions(max_len, d_model)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, ids: Tensor) -> Tensor:
+        """ids (B, T) -> (B, T, d)."""
+        return self.dropout(self.pos(self.words(ids)))
+
+
+class LSUEmbedding(nn.Module):
+    """Both tables of the unified space. With ``cfg.lsu`` False (the Base path) there is no image
+    table: E(I) then comes from :class:`uarbench.models.resnet.CNNPatchEncoder`."""
+
+    def __init__(self, cfg: UARConfig) -> None:
+        super().__init__()
+        self.image = (VisualTokenEmbedding(cfg.codebook_size, cfg.d_model, cfg.token_grid,
+                                           cfg.n_views, cfg.dropout) if cfg.lsu else None)
+        self.text = WordEmbedding(cfg.vocab_size, cfg.d_model, cfg.max_seq_length, cfg.dropout)
+
+    def forward(self, image_tokens: Tensor, ids: Tensor) -> tuple[Tensor, Tensor]:
+        """-> E(I) (B, L, d) with L = V*h*w, E(R) (B, T, d)."""
+        return self.image(image_tokens), self.text(ids)
