@@ -363,19 +363,6 @@ def test_images_vary_between_studies_and_look_like_radiographs(tiny_build):
         assert im[-h // 8:, w // 4: 3 * w // 4].mean() > lungs.mean() + 40   # abdomen
 
 
-def test_render_speed():
-    a = sample_anatomy(np.random.default_rng(0))
-    f = StudyFindings(effusion=Effusion("bilateral", "small"), edema=Edema("mild"),
-                      devices=Devices(ett_cm=4, line="picc", line_side="left"))
-    render_frontal(f, a, 128)
-    t = time.perf_counter()
-    for _ in range(10):
-        render_frontal(f, a, 128), render_lateral(f, a, 128)
-    per_study = (time.perf_counter() - t) / 10
-    print(f"render {per_study * 1000:.1f} ms per study at 128 px")
-    assert per_study < 0.1           # target is < 15 ms; loose bound for busy CI machines
-
-
 # --- learnability ---------------------------------------------------------------------------------
 def _auroc(scores: np.ndarray, labels: np.ndarray) -> float:
     """Mann-Whitney AUROC, positives = label 1, negatives = 0 (ties get mid-ranks)."""
