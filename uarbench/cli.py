@@ -80,6 +80,28 @@ def cmd_eval(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(a: argparse.Namespace) -> int:
+    from uarbench.config import apply_overrides
+    from uarbench.data.datasets import load_dataset
+    from uarbench.models.uar import UARConfig
+    from uarbench.training.config import TrainConfig
+    from uarbench.training.run import train_uar
+    preset = a.preset.replace("-", "_")
+    model_cfg = apply_overrides(getattr(UARConfig, preset)(), a.set, what="model")
+    train_cfg = apply_overrides(getattr(TrainConfig, preset)(), a.train_set, what="train")
+    train_cfg = train_cfg.replace(**{k: v for k, v in (("device", a.device), ("seed", a.seed))
+                                     if v is not None})
+    ds = load_dataset(a.dataset, a.data_root)
+    summary = train_uar(dataset=ds, model_cfg=model_cfg, train_cfg=train_cfg, out_dir=a.out)
+    test = summary["metrics"]["test"]
+    print(f"selected: stage {summary['selected']['stage']} epoch {summary['selected']['epoch']} "
+          f"(val BLEU-4 {summary['selected']['bleu4']:.4f}); {summary['wall_s']} s on "
+          f"{summary['device']}")
+    print("test: " + "  ".join(f"{k} {'n/a' if v is None else f'{v:.4f}'}" for k, v in test.items()))
+    print(f"wrote {a.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="uarbench", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="store_true", help="print package and metric versions")
@@ -107,6 +129,19 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--split", default="test")
     pr.add_argument("--out", type=Path, required=True)
     pr.set_defaults(func=cmd_predict, dataset="synth-cxr")
+
+    tr = sub.add_parser("train", help="train UAR (any ablation row) and score it")
+    tr.add_argument("--model", default="uar", choices=("uar",))
+    tr.add_argument("--preset", default="cpu-small", choices=("cpu-small", "paper"))
+    _dataset_args(tr)
+    tr.add_argument("--out", type=Path, required=True)
+    tr.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                    help="model config override, e.g. --set lsu=false --set fusion=add")
+    tr.add_argument("--train-set", action="append", default=[], metavar="FIELD=VALUE",
+                    help="training config override, e.g. --train-set epochs_stage1=3")
+    tr.add_argument("--device", choices=("cpu", "cuda", "auto"))
+    tr.add_argument("--seed", type=int)
+    tr.set_defaults(func=cmd_train, dataset="synth-cxr")
 
     ev = sub.add_parser("eval", help="score a predictions file (JSONL or CSV: id, prediction)")
     ev.add_argument("--predictions", type=Path, required=True)

@@ -90,3 +90,35 @@ def default_synth_config():
         from uarbench.data.synth import SynthConfig
         return SynthConfig()
     return load_benchmark(found).synth_config()
+
+
+def apply_overrides(cfg, pairs: list[str], *, what: str):
+    """``["lsu=false", "d_model=256"]`` -> a copy of the frozen dataclass ``cfg`` with those
+    fields, each value parsed to the type of the field's current value."""
+    from dataclasses import fields, replace
+    known = {f.name for f in fields(cfg)}
+    changes = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or key not in known:
+            raise UarbenchError(f"bad override {pair!r} for {what}.",
+                                fix=f"use FIELD=VALUE with FIELD one of: {', '.join(sorted(known))}.")
+        current = getattr(cfg, key)
+        changes[key] = _parse_like(current, text, f"{what}.{key}")
+    return replace(cfg, **changes)
+
+
+def _parse_like(current, text: str, key: str):
+    if isinstance(current, bool):
+        if text.lower() in ("true", "1", "yes", "on"):
+            return True
+        if text.lower() in ("false", "0", "no", "off"):
+            return False
+        raise UarbenchError(f"{key} must be true or false, got {text!r}.", fix="use true/false.")
+    if current is None or isinstance(current, str):
+        return None if text.lower() in ("none", "null") else text
+    try:
+        return type(current)(text)
+    except (TypeError, ValueError):
+        raise UarbenchError(f"{key} must be {type(current).__name__}, got {text!r}.",
+                            fix="give a value of that type.") from None

@@ -17,7 +17,7 @@ from uarbench.training.data import to_unit
 
 
 def tokenizer_cache_key(cfg: UARConfig, dataset_hash: str, seed: int) -> str:
-    blob = json.dumps({"dataset": dataset_hash, "codebook": cfg.codebook_size, "vq": asdict(cfg.vq),
+    blob = json.dumps({"format": LearnedVQTokenizer.FORMAT, "dataset": dataset_hash, "codebook": cfg.codebook_size, "vq": asdict(cfg.vq),
                        "size": cfg.crop_size, "seed": seed}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

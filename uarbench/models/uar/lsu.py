@@ -72,12 +72,18 @@ def _sha256(data: bytes) -> str:
 class LearnedVQTokenizer(ImageTokenizer):
     """A VQ-VAE trained with :meth:`fit` on the training images, then frozen."""
 
-    FORMAT = "uarbench.learned_vq/1"
+    FORMAT = "uarbench.learned_vq/2"  # 2: pixel standardisation stored
 
     def __init__(self, codebook_size: int, vq: VQConfig = VQConfig()) -> None:
         super().__init__()
         self.vq, self._codebook_size, self._hash = vq, codebook_size, None
         self.net = VQVAE(codebook_size, vq.hidden, vq.embed_dim, vq.commitment)
+        # [decision] the VQ-VAE sees each pixel minus the training split's mean view, divided by
+        # the residual's std: radiographs share most of their anatomy, and on raw pixels a small
+        # VQ-VAE collapses to a handful of codes that encode the mean image (measured on synth-cxr:
+        # 9 codes, identical tokens for every study), i.e. tokens that say nothing about findings
+        self.register_buffer("pixel_mean", torch.zeros(1, 1, 1, 1))
+        self.register_buffer("pixel_scale", torch.ones(()))
         self.freeze()
 
     @property
@@ -91,17 +97,30 @@ class LearnedVQTokenizer(ImageTokenizer):
                                 fix="save(path) it after fit(), or load(path) a saved one.")
         return self._hash
 
+    def _standardise(self, x: Tensor) -> Tensor:
+        mean = self.pixel_mean
+        if mean.shape[-2:] != x.shape[-2:] and mean.shape[-1] > 1:
+            mean = F.interpolate(mean, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        return (x - mean) / self.pixel_scale
+
     def _encode_views(self, x: Tensor) -> Tensor:
-        return self.net.encode(x)
+        return self.net.encode(self._standardise(x))
 
     def fit(self, images: Iterable[Tensor], *, steps: int | None = None, lr: float | None = None,
             seed: int = 0) -> list[float]:
         """Train from a fresh initialisation seeded by ``seed`` (so images, config and seed fix
-        the result) on batches of shape (..., 1, H, W) in [0, 1]; ``images`` is re-iterated when
-        it runs out. Returns the reconstruction MSE of every step; leaves the tokenizer frozen."""
+        the result) on batches of shape (..., 1, H, W) in [0, 1], read once and cycled. Returns the reconstruction MSE of every step; leaves the tokenizer frozen."""
         steps = self.vq.steps if steps is None else steps
         lr = self.vq.lr if lr is None else lr
         device = next(self.net.parameters()).device  # train where the caller put the tokenizer
+        views = [x.reshape(-1, 1, *x.shape[-2:]).to(device, torch.float32) for x in images]
+        if not views:
+            raise UarbenchError("no training images to fit the tokenizer on.",
+                                fix="pass a list of (..., 1, H, W) tensors.")
+        n = sum(len(v) for v in views)
+        self.pixel_mean = (sum(v.sum(0, keepdim=True) for v in views) / n)  # (1, 1, H, W)
+        self.pixel_scale = torch.sqrt(sum(((v - self.pixel_mean) ** 2).sum() for v in views)
+                                      / (n * views[0][0].numel())).clamp_min(1e-6)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             self.net = VQVAE(self.codebook_size, self.vq.hidden, self.vq.embed_dim,
@@ -109,8 +128,8 @@ class LearnedVQTokenizer(ImageTokenizer):
             opt = torch.optim.Adam(self.net.parameters(), lr=lr)
             used = torch.zeros(self.codebook_size, dtype=torch.bool, device=device)
             history = []
-            for step, x in zip(range(steps), _cycle(images)):
-                x = x.reshape(-1, 1, *x.shape[-2:]).to(device, torch.float32)  # (N, 1, H, W)
+            for step, x in zip(range(steps), _cycle(views)):
+                x = self._standardise(x)  # (N, 1, H, W)
                 recon, ids, vq_loss, z = self.net(x)
                 rec = F.mse_loss(recon, x)
                 opt.zero_grad(set_to_none=True)
@@ -130,7 +149,8 @@ class LearnedVQTokenizer(ImageTokenizer):
         """Write weights + config atomically; returns (and remembers) the file's sha256."""
         buf = io.BytesIO()
         torch.save({"format": self.FORMAT, "codebook_size": self.codebook_size,
-                    "vq": asdict(self.vq), "state_dict": self.net.state_dict()}, buf)
+                    "vq": asdict(self.vq), "state_dict": self.net.state_dict(),
+                    "pixel_mean": self.pixel_mean, "pixel_scale": self.pixel_scale}, buf)
         atomic_write_bytes(path, buf.getvalue())
         self._hash = _sha256(buf.getvalue())
         return self._hash
@@ -144,19 +164,14 @@ class LearnedVQTokenizer(ImageTokenizer):
                                 file=path, fix="point at a file written by LearnedVQTokenizer.save.")
         tok = cls(ckpt["codebook_size"], VQConfig(**ckpt["vq"]))
         tok.net.load_state_dict(ckpt["state_dict"])
+        tok.pixel_mean, tok.pixel_scale = ckpt["pixel_mean"], ckpt["pixel_scale"]
         tok._hash = _sha256(data)
         return tok.freeze()
 
 
-def _cycle(batches: Iterable[Tensor]) -> Iterator[Tensor]:
+def _cycle(batches: list[Tensor]) -> Iterator[Tensor]:
     while True:
-        empty = True
-        for x in batches:
-            empty = False
-            yield x
-        if empty:
-            raise UarbenchError("the image iterable gave no batches (a generator runs out after one pass).",
-                                fix="pass a list or a DataLoader of (..., 1, H, W) tensors.")
+        yield from batches
 
 
 class DalleTokenizer(ImageTokenizer):

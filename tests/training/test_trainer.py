@@ -1,0 +1,110 @@
+"""The trainer on a tiny synth-cxr: both stages run, outputs are written, an interrupted run
+resumes to the same result, a NaN loss stops with the step and the term named."""
+import json
+
+import pytest
+import torch
+
+from uarbench.data.datasets import load_dataset
+from uarbench.data.synth import SynthConfig, generate_synth
+from uarbench.models.uar import UARConfig
+from uarbench.models.uar.config import VQConfig
+from uarbench.training.config import TrainConfig
+from uarbench.training.decoding import DecodeConfig
+from uarbench.training.run import SUMMARY, train_uar
+from uarbench.training.trainer import Trainer, TrainingDiverged
+
+
+@pytest.fixture(scope="module")
+def tiny_synth(tmp_path_factory):
+    root = generate_synth(tmp_path_factory.mktemp("synth") / "s",
+                          SynthConfig(n_train=24, n_val=6, n_test=6, size=64, seed=3), progress=False)
+    return load_dataset("synth-cxr", root)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+MODEL = UARConfig.cpu_small(d_model=32, n_heads=2, cra_heads=2, d_ff=64, n_layers=1, basis_size=64,
+                            codebook_size=32, vq=VQConfig(hidden=8, embed_dim=8, steps=5))
+TRAIN = TrainConfig.cpu_small(epochs_stage1=2, epochs_stage2=1, batch_size=8, threads=1,
+                              decode=DecodeConfig(beam_size=2, max_len=12),
+                              select_decode=DecodeConfig(method="greedy", max_len=12))
+
+
+def _rows(path):
+    return [json.loads(l) for l in path.read_text().splitlines()]
+
+
+def test_two_stages_run_and_every_output_is_written(tiny_synth, tmp_path):
+    summary = train_uar(dataset=tiny_synth, model_cfg=MODEL, train_cfg=TRAIN, out_dir=tmp_path / "r",
+                        cache_dir=tmp_path / "cache")
+    run = tmp_path / "r"
+    for rel in ("config.json", "train_log.jsonl", "checkpoints/model.pt", "checkpoints/best.pt",
+                "checkpoints/last.pt", "predictions.jsonl", "metrics.json", "per_report_stats.csv",
+                "val/predictions.jsonl", "val/metrics.json", SUMMARY):
+        assert (run / rel).is_file(), rel
+    steps = [r for r in _rows(run / "train_log.jsonl") if "ce" in r]
+    assert {r["stage"] for r in steps} == {1, 2}
+    assert all(r["mask"] == 0 for r in steps if r["stage"] == 1)    # stage 1: no TIR mask
+    assert all(r["mask"] > 0 for r in steps if r["stage"] == 2)     # stage 2: L_Mask in use
+    assert len([r for r in _rows(run / "train_log.jsonl") if "val_bleu4" in r]) == 3
+    preds = _rows(run / "predictions.jsonl")
+    assert [p["id"] for p in preds] == [s.id for s in tiny_synth.split("test")]
+    assert set(summary["metrics"]["test"]) >= {"BLEU-4", "ROUGE-L", "CIDEr"}
+    config = json.loads((run / "config.json").read_text())
+    assert config["dataset"]["sha256"] == tiny_synth.content_hash and config["image_tokenizer"]
+    ckpt = torch.load(run / "checkpoints" / "model.pt", weights_only=True)
+    assert ckpt["config"]["d_model"] == 32 and ckpt["config"]["vocab_size"] == len(tiny_synth.tokenizer)
+
+
+def test_interrupted_run_resumes_to_the_same_result(tiny_synth, tmp_path, monkeypatch):
+    kw = dict(dataset=tiny_synth, model_cfg=MODEL, train_cfg=TRAIN, cache_dir=tmp_path / "cache")
+    train_uar(out_dir=tmp_path / "full", **kw)
+    calls = {"n": 0}
+    original = Trainer.validate
+
+    def interrupted(self, val):
+        calls["n"] += 1
+        if calls["n"] == 2:   # die during the second epoch's validation, after its steps
+            raise KeyboardInterrupt
+        return original(self, val)
+    monkeypatch.setattr(Trainer, "validate", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train_uar(out_dir=tmp_path / "resumed", **kw)
+    assert not (tmp_path / "resumed" / SUMMARY).exists()   # not complete
+    monkeypatch.setattr(Trainer, "validate", original)
+    train_uar(out_dir=tmp_path / "resumed", **kw)
+    assert (tmp_path / "full" / "predictions.jsonl").read_text() == \
+        (tmp_path / "resumed" / "predictions.jsonl").read_text()
+    full, resumed = _rows(tmp_path / "full" / "train_log.jsonl"), _rows(tmp_path / "resumed" / "train_log.jsonl")
+    drop = ("samples_per_s",)
+    assert [{k: v for k, v in r.items() if k not in drop} for r in full] == \
+        [{k: v for k, v in r.items() if k not in drop} for r in resumed]
+
+
+def test_nan_loss_names_the_step_and_term(tiny_synth, tmp_path, monkeypatch):
+    from uarbench.models.uar import UARModel
+    original = UARModel.forward
+
+    def poisoned(self, batch):
+        out = original(self, batch)
+        out["global_"] = out["global_"] * float("nan")
+        return out
+    monkeypatch.setattr(UARModel, "forward", poisoned)
+    with pytest.raises(TrainingDiverged, match=r"'global_' is nan at step 1"):
+        train_uar(dataset=tiny_synth, model_cfg=MODEL, train_cfg=TRAIN, out_dir=tmp_path / "n",
+                  cache_dir=tmp_path / "cache")
+
+
+def test_a_folder_with_another_configuration_is_refused(tiny_synth, tmp_path):
+    from uarbench.errors import UarbenchError
+    kw = dict(dataset=tiny_synth, model_cfg=MODEL, cache_dir=tmp_path / "cache", out_dir=tmp_path / "x")
+    train_uar(train_cfg=TRAIN, **kw)
+    with pytest.raises(UarbenchError, match="different configuration"):
+        train_uar(train_cfg=TRAIN.replace(seed=1), **kw)

@@ -1,0 +1,256 @@
+"""Autoregressive decoding of reports: greedy search and batched beam search.
+
+Any model that exposes the two-method contract of :class:`Decodable` can be decoded here (UAR
+and the baselines)::
+
+    memory = model.encode(inputs)                                  # (B, L, d)
+    logp   = model.decode_step(memory, memory_mask, prefix_ids)    # (B, vocab) for token t+1
+
+``prefix_ids`` (B, t) always start with bos and are never padded: a row (or, in beam search, a
+whole input row) that has finished leaves the batch, so every prefix in a call has the same
+length. The special ids and the length limit are passed explicitly, so nothing here depends on a
+model's config.
+
+Decoding follows the R2Gen lineage (Chen et al., EMNLP 2020; its beam search comes from
+ruotianluo's ImageCaptioning.pytorch), which UAR reports with: beam size 3 and trigram blocking.
+
+* Scores are sums of token log-probabilities. ``length_penalty`` alpha rescales the score of a
+  completed hypothesis of n tokens (eos included) to ``sum / n ** alpha`` when hypotheses are
+  compared; alpha 0 (the default) keeps the raw sum, as R2Gen does (its ``length_penalty`` is
+  empty), and alpha 1 is R2Gen's ``avg`` option. Live beams are always ranked by the raw sum.
+* Step 1 expands only the first beam of each row (all K start identical as [bos]).
+* Each step keeps the top K of the K x vocab candidates of a row. A candidate that ends in eos is
+  finished: it is set aside and its slot expands nothing further, so the next step refills the K
+  slots from the surviving beams (as R2Gen's ``beam_step``).
+* At ``max_len`` the unfinished beams join the finished ones (truncated, no eos) and the best
+  score wins, as in R2Gen. A row stops earlier once its best finished score can no longer be
+  beaten by any continuation of its live beams; log-probabilities are <= 0, so scores only fall
+  and this early stop returns exactly what running to ``max_len`` would (ties go to the earlier
+  hypothesis, as R2Gen's stable sort does).
+* n-gram blocking (``block_ngram`` n, 3 = trigrams, 0 = off): a token that would complete an
+  n-gram already present in the hypothesis gets log-probability -inf. R2Gen's
+  ``block_trigrams`` does this in greedy decoding too, and so does :func:`greedy_search` here.
+  Blocking is vectorised over all hypotheses (a scatter of the matching n-gram continuations).
+
+Everything runs under ``torch.no_grad()`` on the device of the memory; putting the model in eval
+mode is the caller's job. ``max_len`` counts new tokens after bos (59 for IU-Xray's 60-token
+reports), so the model must accept prefixes of up to ``max_len`` tokens.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal, Protocol, runtime_checkable
+
+import torch
+from torch import Tensor
+
+from uarbench.errors import UarbenchError
+
+__all__ = ["Decodable", "DecodeConfig", "decode", "greedy_search", "beam_search"]
+
+
+@runtime_checkable
+class Decodable(Protocol):
+    """What decoding needs from a model (UAR and the baselines)."""
+
+    def encode(self, inputs: Tensor) -> Tensor:
+        """inputs -> memory (B, L, d)."""
+        ...
+
+    def decode_step(self, memory: Tensor, memory_mask: Tensor | None, prefix_ids: Tensor) -> Tensor:
+        """memory (B, L, d), memory_mask (B, L) bool or None, prefix_ids (B, t) starting with bos
+        -> log-probabilities (B, vocab) of the next token."""
+        ...
+
+
+@dataclass(frozen=True)
+class DecodeConfig:
+    """How to decode. The defaults are R2Gen's test-time setting used by UAR.
+
+    method:         "beam" or "greedy".
+    beam_size:      K, the number of live hypotheses per input row (beam only).
+    max_len:        the most new tokens after bos (eos included if it is produced).
+    block_ngram:    n of n-gram blocking; 3 = trigram blocking, 0 = off.
+    length_penalty: alpha; a finished hypothesis of n tokens scores sum(log p) / n ** alpha.
+                    0 = the raw sum of log-probabilities, as R2Gen.
+    """
+    method: Literal["beam", "greedy"] = "beam"
+    beam_size: int = 3
+    max_len: int = 59
+    block_ngram: int = 3
+    length_penalty: float = 0.0
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.method not in ("beam", "greedy"):
+            problems.append(f"method {self.method!r} not in ('beam', 'greedy')")
+        if self.beam_size < 1:
+            problems.append(f"beam_size {self.beam_size} must be >= 1")
+        if self.max_len < 0:
+            problems.append(f"max_len {self.max_len} must be >= 0")
+        if self.block_ngram < 0:
+            problems.append(f"block_ngram {self.block_ngram} must be >= 0 (0 = off)")
+        if not math.isfinite(self.length_penalty):
+            problems.append(f"length_penalty {self.length_penalty} must be finite")
+        if problems:
+            raise UarbenchError("invalid DecodeConfig: " + "; ".join(problems) + ".",
+                                fix="correct the fields named above.")
+
+
+@torch.no_grad()
+def decode(model: Decodable, inputs: Tensor, cfg: DecodeConfig, *,
+           bos_id: int, eos_id: int, pad_id: int) -> list[list[int]]:
+    """Encode ``inputs`` and decode every row -> one list of token ids per row: the tokens after
+    bos, eos removed (a row that hits ``cfg.max_len`` without eos keeps all its tokens)."""
+    memory = model.encode(inputs)
+    if cfg.method == "greedy":
+        return greedy_search(model, memory, None, max_len=cfg.max_len, bos_id=bos_id,
+                             eos_id=eos_id, pad_id=pad_id, block_ngram=cfg.block_ngram)
+    return beam_search(model, memory, None, beam_size=cfg.beam_size, max_len=cfg.max_len,
+                       bos_id=bos_id, eos_id=eos_id, pad_id=pad_id, block_ngram=cfg.block_ngram,
+                       length_penalty=cfg.length_penalty)
+
+
+def block_repeated_ngrams(seqs: Tensor, logp: Tensor, n: int) -> Tensor:
+    """-> ``logp`` (N, vocab) with -inf where token v would complete an n-gram that already
+    occurs in hypothesis ``seqs[h]`` (N, t) (n = 3: trigram blocking). ``logp`` itself is never
+    modified: it may be a model's own buffer."""
+    N, t = seqs.shape
+    starts = t - n + 1  # earlier n-grams start at 0 .. t-n (the last one may overlap the context)
+    if n < 1 or starts < 1:
+        return logp
+    match = torch.ones(N, starts, dtype=torch.bool, device=seqs.device)
+    for j in range(n - 1):  # an earlier (n-1)-gram equal to the current context, token by token
+        match &= seqs[:, j:j + starts] == seqs[:, t - n + 1 + j, None]
+    # scatter_add, not scatter: a token can follow several earlier contexts, matched or not
+    hits = torch.zeros(logp.shape, dtype=torch.int32, device=logp.device)
+    hits.scatter_add_(1, seqs[:, n - 1:], match.to(torch.int32))
+    return logp.masked_fill(hits > 0, float("-inf"))
+
+
+def _check_args(memory: Tensor, memory_mask: Tensor | None, max_len: int) -> None:
+    if memory.dim() < 1:
+        raise ValueError(f"memory must have a batch dimension, got shape {tuple(memory.shape)}")
+    if memory_mask is not None and memory_mask.shape[0] != memory.shape[0]:
+        raise ValueError(f"memory_mask has {memory_mask.shape[0]} rows, memory {memory.shape[0]}")
+    if max_len < 0:
+        raise ValueError(f"max_len must be >= 0, got {max_len}")
+
+
+@torch.no_grad()
+def greedy_search(model: Decodable, memory: Tensor, memory_mask: Tensor | None = None, *,
+                  max_len: int, bos_id: int, eos_id: int, pad_id: int,
+                  block_ngram: int = 0) -> list[list[int]]:
+    """Batched argmax decoding -> per row the ids after bos, eos removed. A row leaves the batch
+    when it emits eos, so prefixes are never padded (``pad_id`` is part of the shared signature;
+    decoding never inserts it)."""
+    _check_args(memory, memory_mask, max_len)
+    B, device = memory.shape[0], memory.device
+    out: list[list[int] | None] = [None] * B
+    rows = torch.arange(B, device=device)  # original row of each live row
+    seqs = torch.full((B, 1), bos_id, dtype=torch.long, device=device)
+    for _ in range(max_len):
+        if rows.numel() == 0:
+            break
+        logp = model.decode_step(memory, memory_mask, seqs).float()
+        if block_ngram:
+            logp = block_repeated_ngrams(seqs, logp, block_ngram)
+        nxt = logp.argmax(dim=-1)
+        seqs = torch.cat([seqs, nxt[:, None]], dim=1)
+        ended = nxt == eos_id
+        if bool(ended.any()):
+            for i in ended.nonzero().flatten().tolist():
+                out[int(rows[i])] = seqs[i, 1:-1].tolist()
+            keep = ~ended
+            rows, seqs, memory = rows[keep], seqs[keep], memory[keep]
+            memory_mask = None if memory_mask is None else memory_mask[keep]
+    for i, r in enumerate(rows.tolist()):  # reached max_len without eos
+        out[r] = seqs[i, 1:].tolist()
+    return out  # type: ignore[return-value]
+
+
+@torch.no_grad()
+def beam_search(model: Decodable, memory: Tensor, memory_mask: Tensor | None = None, *,
+                beam_size: int = 3, max_len: int, bos_id: int, eos_id: int, pad_id: int,
+                block_ngram: int = 3, length_penalty: float = 0.0) -> list[list[int]]:
+    """Beam search batched over rows and beams (one ``decode_step`` call of R*K hypotheses per
+    step, R = rows still searching) -> per row the best hypothesis after bos, eos removed.
+    See the module docstring for the rules. Prefixes hold neither pad nor eos: finished rows
+    leave the batch and an empty beam slot carries a copy of a live prefix of its row."""
+    _check_args(memory, memory_mask, max_len)
+    if beam_size < 1:
+        raise ValueError(f"beam_size must be >= 1, got {beam_size}")
+    K, B, device = beam_size, memory.shape[0], memory.device
+    neg_inf = float("-inf")
+    alpha = float(length_penalty)
+    out: list[list[int] | None] = [None] * B
+    if max_len == 0 or B == 0:
+        return [[] for _ in range(B)]
+
+    best = torch.full((B,), neg_inf, device=device)  # best finished (length-penalised) score
+    rows = torch.arange(B, device=device)  # original row of each row still searching
+    mem = memory.repeat_interleave(K, dim=0)  # (R*K, L, d), hypothesis h = row * K + beam
+    mmask = None if memory_mask is None else memory_mask.repeat_interleave(K, dim=0)
+    seqs = torch.full((B * K, 1), bos_id, dtype=torch.long, device=device)
+    scores = torch.full((B, K), neg_inf, device=device)  # raw sums; -inf = empty slot
+    scores[:, 0] = 0.0  # step 1 expands only the first (all beams are [bos])
+
+    for n in range(1, max_len + 1):  # n = tokens after bos once this step is taken
+        R = rows.numel()
+        logp = model.decode_step(mem, mmask, seqs).float()  # (R*K, V)
+        if block_ngram:
+            logp = block_repeated_ngrams(seqs, logp, block_ngram)
+        V = logp.shape[-1]
+        cand = (scores.reshape(-1, 1) + logp).reshape(R, K * V)
+        top, idx = cand.topk(K, dim=1)  # (R, K), best first
+        parent = idx // V + torch.arange(R, device=device)[:, None] * K
+        token = idx % V
+        seqs = torch.cat([seqs[parent.reshape(-1)], token.reshape(-1, 1)], dim=1)  # (R*K, n+1)
+
+        ended = (token == eos_id) & (top > neg_inf)
+        if bool(ended.any()):  # set finished hypotheses aside, keep the best per row
+            fin = (top / n ** alpha).masked_fill(~ended, neg_inf)
+            fin_best, fin_k = fin.max(dim=1)
+            better = fin_best > best[rows]  # strict: ties keep the earlier hypothesis
+            if bool(better.any()):
+                for i in better.nonzero().flatten().tolist():
+                    out[int(rows[i])] = seqs[i * K + int(fin_k[i]), 1:-1].tolist()
+                best[rows[better]] = fin_best[better]
+        scores = top.masked_fill(token == eos_id, neg_inf)  # finished or -inf: empty slots
+
+        if n == max_len:
+            break
+        # an empty slot (-inf) expands nothing, but it still takes part in the next batched call:
+        # give it a copy of its row's best live prefix, so no prefix ever holds eos
+        empty = torch.isinf(scores)
+        if bool(empty.any()):
+            seqs = seqs.view(R, K, n + 1)
+            donor = seqs[torch.arange(R, device=device), scores.argmax(dim=1)]  # (R, n+1)
+            seqs = torch.where(empty[..., None], donor[:, None], seqs).view(R * K, n + 1)
+        # no continuation can beat the best finished: scores only fall (log p <= 0) and the
+        # penalised score of a live sum s is at most s / max(m ** alpha) over lengths m > n
+        live_best = scores.max(dim=1).values
+        bound = live_best / max((n + 1) ** alpha, max_len ** alpha)
+        done = best[rows] >= bound
+        if bool(done.any()):
+            for i in done.nonzero().flatten().tolist():
+                r = int(rows[i])
+                if out[r] is None:  # nothing finished and nothing live (all -inf): take beam 0
+                    out[r] = [t for t in seqs[i * K, 1:].tolist() if t != eos_id]
+            keep = ~done
+            rows, scores = rows[keep], scores[keep]
+            hyp_keep = keep.repeat_interleave(K)
+            seqs, mem = seqs[hyp_keep], mem[hyp_keep]
+            mmask = None if mmask is None else mmask[hyp_keep]
+            if rows.numel() == 0:
+                break
+
+    # rows still searching at max_len: truncated beams compete with the finished ones
+    if rows.numel():
+        live = scores / max_len ** alpha
+        live_best, live_k = live.max(dim=1)
+        for i, r in enumerate(rows.tolist()):
+            if out[r] is None or float(live_best[i]) > float(best[r]):
+                out[r] = seqs[i * K + int(live_k[i]), 1:].tolist()
+    return out  # type: ignore[return-value]

@@ -1,0 +1,109 @@
+"""Train one model on one dataset and write everything a run leaves behind: the library call
+behind ``uarbench train``.
+
+``out_dir`` receives ``config.json`` (resolved model + training config, dataset content hash,
+tokenizer hashes, provenance), ``train_log.jsonl``, ``checkpoints/`` (``last.pt`` to resume,
+``best.pt`` the validation-selected weights, ``model.pt`` the final checkpoint with its config),
+``predictions.jsonl`` (test: id, prediction, cleaned reference) with ``metrics.json`` and
+``per_report_stats.csv``, the same for validation under ``val/``, and ``summary.json`` last: a run
+is complete only when ``summary.json`` exists.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from uarbench.data.datasets import Dataset
+from uarbench.errors import UarbenchError
+from uarbench.evaluate import evaluate
+from uarbench.io import atomic_write_json, atomic_write_jsonl
+from uarbench.models.uar import UARConfig, UARModel
+from uarbench.provenance import provenance
+from uarbench.training.checkpoint import save_checkpoint
+from uarbench.training.config import TrainConfig
+from uarbench.training.data import SplitTensors, split_tensors
+from uarbench.training.image_tokens import prepare_image_tokenizer
+from uarbench.training.trainer import Trainer
+
+SUMMARY = "summary.json"
+
+
+def train_uar(*, dataset: Dataset, model_cfg: UARConfig, train_cfg: TrainConfig,
+              out_dir: str | Path, cache_dir: str | Path | None = None) -> dict:
+    """Train UAR (any ablation row) with both stages where configured; returns the summary."""
+    out_dir = Path(out_dir)
+    t0 = time.perf_counter()
+    if train_cfg.threads:
+        torch.set_num_threads(train_cfg.threads)
+    torch.manual_seed(train_cfg.seed)
+    words = dataset.tokenizer
+    model_cfg = model_cfg.replace(vocab_size=len(words), max_seq_length=words.max_seq_length,
+                                  n_views=dataset.spec.views)
+    train = split_tensors(dataset, "train", words, model_cfg.image_size)
+    val = split_tensors(dataset, "val", words, model_cfg.crop_size)
+    test = split_tensors(dataset, "test", words, model_cfg.crop_size)
+    trainer_device = None
+    image_tok, image_tok_hash = None, None
+    if model_cfg.lsu:
+        from uarbench.data.synth.build import default_cache_dir
+        at_crop = F.interpolate(train.images.float(), size=model_cfg.crop_size, mode="bilinear",
+                                antialias=True, align_corners=False).round().clamp(0, 255).byte()
+        image_tok = prepare_image_tokenizer(model_cfg, at_crop, dataset.content_hash,
+                                            Path(cache_dir or default_cache_dir()), train_cfg.seed)
+        image_tok_hash = image_tok.checkpoint_hash
+    resolved = {"model": model_cfg.to_dict(), "train": train_cfg.to_dict(),
+                "dataset": {"name": dataset.name, "root": str(dataset.root),
+                            "sha256": dataset.content_hash},
+                "word_tokenizer": words.content_hash(), "image_tokenizer": image_tok_hash}
+    _claim(out_dir, resolved)
+    model = UARModel(model_cfg)
+    trainer = Trainer(model, train_cfg, words, lambda x: {}, out_dir)
+    trainer_device = trainer.device
+    if image_tok is not None:
+        image_tok.to(trainer_device)
+        trainer.image_input = lambda x: {"image_tokens": image_tok.encode(x)}
+    else:
+        trainer.image_input = lambda x: {"images": x}
+    timings = {"prepare_s": time.perf_counter() - t0}
+    best = trainer.fit(train, val, model_cfg.crop_size)
+    timings["train_s"] = time.perf_counter() - t0 - timings["prepare_s"]
+    save_checkpoint(out_dir / "checkpoints" / "model.pt",
+                    {**model.to_checkpoint(), "word_tokenizer": words.to_dict(),
+                     "image_tokenizer": image_tok_hash, "selected": best})
+    metrics = {}
+    for split, data, where in (("val", val, out_dir / "val"), ("test", test, out_dir)):
+        # the test split is decoded exactly once, here, with the selected checkpoint
+        metrics[split] = _decode_and_score(trainer, data, dataset, split, where, train_cfg)
+    timings["score_s"] = time.perf_counter() - t0 - timings["prepare_s"] - timings["train_s"]
+    summary = {"selected": best, "metrics": metrics, "wall_s": round(time.perf_counter() - t0, 1),
+               "timings_s": {k: round(v, 1) for k, v in timings.items()},
+               "device": str(trainer_device), "provenance": provenance()}
+    atomic_write_json(out_dir / SUMMARY, summary)
+    return summary
+
+
+def _decode_and_score(trainer: Trainer, data: SplitTensors, dataset: Dataset, split: str,
+                      where: Path, cfg: TrainConfig) -> dict[str, float | None]:
+    preds = trainer.predict(data, cfg.decode)
+    path = atomic_write_jsonl(where / "predictions.jsonl", (
+        {"id": i, "prediction": p, "reference": r}
+        for i, p, r in zip(data.ids, preds, data.references)))
+    ev = evaluate(predictions=path, dataset=dataset, split=split, out_dir=where)
+    return {k: v.value for k, v in ev.metrics.items()}
+
+
+def _claim(out_dir: Path, resolved: dict) -> None:
+    """Write config.json, or check that a resumed run has the same configuration."""
+    path = out_dir / "config.json"
+    if path.is_file():
+        old = json.loads(path.read_text())
+        old.pop("provenance", None)
+        if old != json.loads(json.dumps(resolved)):
+            raise UarbenchError("this folder holds a run with a different configuration.",
+                                file=path, fix="choose another --out, or delete the folder.")
+        return
+    atomic_write_json(path, {**resolved, "provenance": provenance()})
