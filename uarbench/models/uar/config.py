@@ -48,6 +48,7 @@ class UARConfig:
     n_layers: int = 3
     dropout: float = 0.1
     norm_first: bool = True             # pre-norm with a final LayerNorm, as R2Gen's code
+    embed_std: float = 0.02             # init std of the token tables W_I, W_R
     # --- text ---
     vocab_size: int = 0                 # 0 = unset: pass len(WordTokenizer) (specials included)
     max_seq_length: int = 60            # 60 IU-Xray / 100 MIMIC-CXR; ids (B, T) have T <= this

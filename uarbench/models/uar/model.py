@@ -53,11 +53,15 @@ class UARModel(nn.Module):
         self._init_weights()
 
     def _init_weights(self) -> None:
-        # small normal init (GPT-2 / nanoGPT); the ResNet keeps its own init or loaded weights
+        # small normal init (GPT-2 / nanoGPT), token tables N(0, embed_std^2) (R2Gen's lineage
+        # uses N(0, 1): a config field, measured worse on synth-cxr cpu-small); the ResNet keeps
+        # its own init or loaded weights
         for name, m in self.named_modules():
             if name.startswith("cnn.resnet"):
                 continue
-            if isinstance(m, (nn.Linear, nn.Embedding)):
+            if isinstance(m, nn.Embedding):
+                nn.init.normal_(m.weight, mean=0.0, std=self.cfg.embed_std)
+            if isinstance(m, nn.Linear):
                 nn.init.normal_(m.weight, mean=0.0, std=0.02)
             if isinstance(m, nn.Linear) and m.bias is not None:
                 nn.init.zeros_(m.bias)
