@@ -97,6 +97,9 @@ def cmd_train(a: argparse.Namespace) -> int:
     print(f"selected: stage {summary['selected']['stage']} epoch {summary['selected']['epoch']} "
           f"(val BLEU-4 {summary['selected']['bleu4']:.4f}); {summary['wall_s']} s on "
           f"{summary['device']}")
+    use = summary["image_use_val"]
+    print(f"image use (val, teacher forced): CE {use['ce']:.4f} with its own images, "
+          f"{use['ce_shuffled_images']:.4f} with another study's (gap {use['gap']:+.4f})")
     print("test: " + "  ".join(f"{k} {'n/a' if v is None else f'{v:.4f}'}" for k, v in test.items()))
     print(f"wrote {a.out}")
     return 0

@@ -57,6 +57,8 @@ def test_two_stages_run_and_every_output_is_written(tiny_synth, tmp_path):
     preds = _rows(run / "predictions.jsonl")
     assert [p["id"] for p in preds] == [s.id for s in tiny_synth.split("test")]
     assert set(summary["metrics"]["test"]) >= {"BLEU-4", "ROUGE-L", "CIDEr"}
+    use = summary["image_use_val"]
+    assert use["gap"] == pytest.approx(use["ce_shuffled_images"] - use["ce"]) and use["ce"] > 0
     config = json.loads((run / "config.json").read_text())
     assert config["dataset"]["sha256"] == tiny_synth.content_hash and config["image_tokenizer"]
     ckpt = torch.load(run / "checkpoints" / "model.pt", weights_only=True)

@@ -79,7 +79,7 @@ def train_uar(*, dataset: Dataset, model_cfg: UARConfig, train_cfg: TrainConfig,
         # the test split is decoded exactly once, here, with the selected checkpoint
         metrics[split] = _decode_and_score(trainer, data, dataset, split, where, train_cfg)
     timings["score_s"] = time.perf_counter() - t0 - timings["prepare_s"] - timings["train_s"]
-    summary = {"selected": best, "metrics": metrics, "wall_s": round(time.perf_counter() - t0, 1),
+    summary = {"selected": best, "metrics": metrics, "image_use_val": trainer.image_use(val), "wall_s": round(time.perf_counter() - t0, 1),
                "timings_s": {k: round(v, 1) for k, v in timings.items()},
                "device": str(trainer_device), "provenance": provenance()}
     atomic_write_json(out_dir / SUMMARY, summary)

@@ -27,7 +27,7 @@ from uarbench.io import atomic_write_text
 from uarbench.metrics.bleu import Bleu
 from uarbench.training.checkpoint import load_checkpoint, save_checkpoint
 from uarbench.training.config import TrainConfig
-from uarbench.training.data import SplitTensors, eval_batches, train_batches
+from uarbench.training.data import SplitTensors, eval_batches, to_unit, train_batches
 from uarbench.training.decoding import DecodeConfig, decode
 
 LOSS_TERMS = ("loss", "ce", "global_", "mask")
@@ -132,6 +132,23 @@ class Trainer:
                               pad_id=self.tok.pad_id)
             texts += [self.tok.decode(s) for s in seqs]
         return texts
+
+    @torch.no_grad()
+    def image_use(self, data: SplitTensors, seed: int = 0) -> dict[str, float]:
+        """Teacher-forced CE with each study's own images vs with the images of another study
+        (a fixed permutation). A gap near 0 means the model ignores the image and writes the same
+        text whatever it sees, which BLEU does not reveal (a known failure of RRG models)."""
+        self.model.eval()
+        perm = torch.randperm(len(data.ids), generator=torch.Generator().manual_seed(seed))
+        totals = {"matched": 0.0, "shuffled": 0.0}
+        for idx, images in eval_batches(data, self.cfg.eval_batch_size):
+            tokens = data.tokens[idx].to(self.device)
+            for key, imgs in (("matched", images), ("shuffled", to_unit(data.images[perm[idx]]))):
+                batch = {**self.image_input(imgs.to(self.device)), "ids": tokens}
+                totals[key] += float(self.model(batch)["ce"]) * len(idx)
+        ce = {k: v / len(data.ids) for k, v in totals.items()}
+        return {"ce": ce["matched"], "ce_shuffled_images": ce["shuffled"],
+                "gap": ce["shuffled"] - ce["matched"]}
 
     def validate(self, val: SplitTensors) -> float:
         preds = self.predict(val, self.cfg.select_decode)
