@@ -13,6 +13,17 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 SHARED_IU_XRAY = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "iu_xray"
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """One intra-op thread for every test: on a shared 2-core machine two OpenMP threads that wait
+    for each other made tiny models up to 100x slower (measured). Restored after each test."""
+    import torch
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def iu_xray_root() -> Path:
     """Folder of the real IU-Xray annotation (CC BY-NC-ND: read in place, never copied)."""

@@ -5,7 +5,6 @@ import torch
 
 from uarbench.models.layers import (LearnedPositions, MultiHeadAttention, SinusoidalPositions,
                                     TransformerDecoder, TransformerEncoder)
-from uar_helpers import one_thread  # noqa: F401 (pytest fixtures)
 
 
 def manual_attention(mha: MultiHeadAttention, x, mem, bias=None, key_mask=None, causal=False):

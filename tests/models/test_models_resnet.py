@@ -3,7 +3,6 @@ import torch
 
 from uarbench.errors import UarbenchError
 from uarbench.models.resnet import CNNPatchEncoder, ResNet, load_resnet_weights
-from uar_helpers import one_thread  # noqa: F401 (pytest fixtures)
 
 # torchvision's published parameter counts and state-dict sizes (params + BN buffers)
 KNOWN = {"resnet18": (11_689_512, 122), "resnet34": (21_797_672, 218),

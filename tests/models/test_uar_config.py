@@ -4,7 +4,6 @@ import pytest
 
 from uarbench.errors import UarbenchError
 from uarbench.models.uar.config import UARConfig, VQConfig
-from uar_helpers import one_thread  # noqa: F401 (pytest fixtures)
 
 
 def test_paper_preset_matches_the_spec():

@@ -5,7 +5,7 @@ import torch
 
 from uarbench.models.uar.cra import (CRA, AddFusion, DualGate, NoFusion, OrthonormalBasis,
                                      global_alignment_loss, masked_mean)
-from uar_helpers import make_cfg, one_thread  # noqa: F401 (pytest fixtures)
+from uar_helpers import make_cfg  # noqa: F401 (pytest fixtures)
 
 
 def test_orthogonal_basis_has_orthonormal_columns():

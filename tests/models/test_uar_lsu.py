@@ -8,7 +8,7 @@ from uarbench.models.uar.config import VQConfig
 from uarbench.models.uar.dalle import DalleEncoder
 from uarbench.models.uar.lsu import (DalleTokenizer, ImageTokenizer, LearnedVQTokenizer,
                                      LSUEmbedding, build_tokenizer)
-from uar_helpers import make_cfg, one_thread  # noqa: F401 (pytest fixtures)
+from uar_helpers import make_cfg  # noqa: F401 (pytest fixtures)
 
 
 def test_dalle_encoder_default_sizes_and_names():

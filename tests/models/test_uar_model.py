@@ -3,7 +3,7 @@ import torch
 
 from uarbench.errors import UarbenchError
 from uarbench.models.uar.model import UARModel
-from uar_helpers import make_cfg, make_batch, one_thread  # noqa: F401 (pytest fixtures)
+from uar_helpers import make_cfg, make_batch  # noqa: F401 (pytest fixtures)
 
 
 def twin(model: UARModel, cfg) -> UARModel:

@@ -4,7 +4,7 @@ import torch
 
 from uarbench.models.uar.model import UARModel
 from uarbench.models.uar.tir import TIR, TIRMask
-from uar_helpers import make_cfg, make_batch, one_thread  # noqa: F401 (pytest fixtures)
+from uar_helpers import make_cfg, make_batch  # noqa: F401 (pytest fixtures)
 
 
 def test_bias_and_mask_loss_eq11_eq12():

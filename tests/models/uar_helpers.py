@@ -44,11 +44,3 @@ def make_batch():
     return tiny_batch
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine two OpenMP threads that wait for each
-    other made these tiny models up to 100x slower (measured). Restored after each test."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)

@@ -17,15 +17,6 @@ V = 8
 IDS = dict(bos_id=BOS, eos_id=EOS, pad_id=PAD)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: two contending threads made tiny models up to 100x slower here."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 class MarkovModel:
     """A fake model: a row of kind k draws its next token from tables[k, last token] (log-probs).
     ``encode`` takes the kinds (B,) and hides them in memory (B, 1, 1). Every call checks the

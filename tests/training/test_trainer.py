@@ -22,14 +22,6 @@ def tiny_synth(tmp_path_factory):
     return load_dataset("synth-cxr", root)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 MODEL = UARConfig.cpu_small(d_model=32, n_heads=2, cra_heads=2, d_ff=64, n_layers=1, basis_size=64,
                             codebook_size=32, vq=VQConfig(hidden=8, embed_dim=8, steps=5))
 TRAIN = TrainConfig.cpu_small(epochs_stage1=2, epochs_stage2=1, batch_size=8, threads=1,
