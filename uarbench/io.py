@@ -11,6 +11,11 @@ from pathlib import Path
 from typing import Any, Iterable
 
 
+def default_cache_dir() -> Path:
+    """Where generated data and fitted tokenizers are cached: $UARBENCH_CACHE or ~/.cache/uarbench."""
+    return Path(os.environ.get("UARBENCH_CACHE") or Path.home() / ".cache" / "uarbench")
+
+
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 

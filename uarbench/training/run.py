@@ -20,14 +20,14 @@ import torch.nn.functional as F
 from uarbench.data.datasets import Dataset
 from uarbench.errors import UarbenchError
 from uarbench.evaluate import evaluate
-from uarbench.io import atomic_write_json, atomic_write_jsonl
+from uarbench.io import atomic_write_json, atomic_write_jsonl, default_cache_dir
 from uarbench.models.uar import UARConfig, UARModel
 from uarbench.provenance import provenance
 from uarbench.training.checkpoint import save_checkpoint
 from uarbench.training.config import TrainConfig
 from uarbench.training.data import SplitTensors, split_tensors
 from uarbench.training.image_tokens import prepare_image_tokenizer
-from uarbench.training.trainer import Trainer
+from uarbench.training.trainer import Trainer, resolve_device
 
 SUMMARY = "summary.json"
 
@@ -46,28 +46,24 @@ def train_uar(*, dataset: Dataset, model_cfg: UARConfig, train_cfg: TrainConfig,
     train = split_tensors(dataset, "train", words, model_cfg.image_size)
     val = split_tensors(dataset, "val", words, model_cfg.crop_size)
     test = split_tensors(dataset, "test", words, model_cfg.crop_size)
-    trainer_device = None
+    device = resolve_device(train_cfg.device)
     image_tok, image_tok_hash = None, None
     if model_cfg.lsu:
-        from uarbench.data.synth.build import default_cache_dir
         at_crop = F.interpolate(train.images.float(), size=model_cfg.crop_size, mode="bilinear",
                                 antialias=True, align_corners=False).round().clamp(0, 255).byte()
         image_tok = prepare_image_tokenizer(model_cfg, at_crop, dataset.content_hash,
                                             Path(cache_dir or default_cache_dir()), train_cfg.seed)
         image_tok_hash = image_tok.checkpoint_hash
+        image_tok.to(device)
     resolved = {"model": model_cfg.to_dict(), "train": train_cfg.to_dict(),
                 "dataset": {"name": dataset.name, "root": str(dataset.root),
                             "sha256": dataset.content_hash},
                 "word_tokenizer": words.content_hash(), "image_tokenizer": image_tok_hash}
     _claim(out_dir, resolved)
     model = UARModel(model_cfg)
-    trainer = Trainer(model, train_cfg, words, lambda x: {}, out_dir)
-    trainer_device = trainer.device
-    if image_tok is not None:
-        image_tok.to(trainer_device)
-        trainer.image_input = lambda x: {"image_tokens": image_tok.encode(x)}
-    else:
-        trainer.image_input = lambda x: {"images": x}
+    image_input = ((lambda x: {"image_tokens": image_tok.encode(x)}) if image_tok is not None
+                   else (lambda x: {"images": x}))
+    trainer = Trainer(model, train_cfg, words, image_input, out_dir)
     timings = {"prepare_s": time.perf_counter() - t0}
     best = trainer.fit(train, val, model_cfg.crop_size)
     timings["train_s"] = time.perf_counter() - t0 - timings["prepare_s"]
@@ -81,7 +77,7 @@ def train_uar(*, dataset: Dataset, model_cfg: UARConfig, train_cfg: TrainConfig,
     timings["score_s"] = time.perf_counter() - t0 - timings["prepare_s"] - timings["train_s"]
     summary = {"selected": best, "metrics": metrics, "image_use_val": trainer.image_use(val), "wall_s": round(time.perf_counter() - t0, 1),
                "timings_s": {k: round(v, 1) for k, v in timings.items()},
-               "device": str(trainer_device), "provenance": provenance()}
+               "device": str(device), "provenance": provenance()}
     atomic_write_json(out_dir / SUMMARY, summary)
     return summary
 

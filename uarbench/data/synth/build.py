@@ -39,7 +39,7 @@ from uarbench.data.synth.grammar import plan_report, report_text
 from uarbench.data.synth.render import render_study, sample_anatomy
 from uarbench.data.synth.seeding import ANATOMY, FINDINGS, GRAMMAR, StudyKey
 from uarbench.errors import UarbenchError
-from uarbench.io import atomic_write_json, atomic_write_text
+from uarbench.io import atomic_write_json, atomic_write_text, default_cache_dir
 
 DATASET = "synth-cxr"
 ID_PREFIX = "synth_"
@@ -175,10 +175,6 @@ def generate_synth(out_dir: str | Path, config: SynthConfig | None = None, *,
         raise UarbenchError("output folder already exists.", file=out_dir,
                             fix="choose a new folder, delete this one, or pass "
                                 "overwrite=True.") from None
-
-
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("UARBENCH_CACHE") or Path.home() / ".cache" / "uarbench")
 
 
 def cache_path(config: SynthConfig, cache_dir: str | Path | None = None) -> Path:
