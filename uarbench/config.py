@@ -92,6 +92,22 @@ def default_synth_config():
     return load_benchmark(found).synth_config()
 
 
+def config_from_dict(cls, data: dict, nested: dict[str, type] | None = None):
+    """Rebuild a frozen config dataclass from its ``asdict`` form (a checkpoint or run record):
+    unknown keys are an error; fields named in ``nested`` are dataclasses rebuilt from dicts."""
+    from dataclasses import fields
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise UarbenchError(f"unknown {cls.__name__} fields {unknown}.",
+                            fix="remove them or upgrade uarbench to the version that wrote them.")
+    data = dict(data)
+    for key, sub in (nested or {}).items():
+        if isinstance(data.get(key), dict):
+            data[key] = sub(**data[key])
+    return cls(**data)
+
+
 def apply_overrides(cfg, pairs: list[str], *, what: str):
     """``["lsu=false", "d_model=256"]`` -> a copy of the frozen dataclass ``cfg`` with those
     fields, each value parsed to the type of the field's current value."""

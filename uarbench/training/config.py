@@ -2,7 +2,7 @@
 (UAR_SPEC.md §5-6). Presets mirror the model presets: ``paper`` and ``cpu_small``."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Literal
 
 from uarbench.errors import UarbenchError
@@ -55,15 +55,8 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise UarbenchError(f"unknown TrainConfig fields {unknown}.", fix="remove them.")
-        d = dict(d)
-        for key in ("decode", "select_decode"):
-            if isinstance(d.get(key), dict):
-                d[key] = DecodeConfig(**d[key])
-        return cls(**d)
+        from uarbench.config import config_from_dict
+        return config_from_dict(cls, d, {"decode": DecodeConfig, "select_decode": DecodeConfig})
 
     def replace(self, **changes) -> "TrainConfig":
         return replace(self, **changes)

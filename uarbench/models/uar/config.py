@@ -8,7 +8,7 @@ paper's Tables 2-4: ``lsu`` (rows a/e), ``cra_integration`` and ``cra_global_los
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Literal
 
 from uarbench.errors import UarbenchError
@@ -149,15 +149,8 @@ class UARConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "UARConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise UarbenchError(f"unknown UARConfig fields {unknown}.",
-                                fix="remove them or upgrade uarbench to the version that wrote them.")
-        data = dict(data)
-        if isinstance(data.get("vq"), dict):
-            data["vq"] = VQConfig(**data["vq"])
-        return cls(**data)
+        from uarbench.config import config_from_dict
+        return config_from_dict(cls, data, {"vq": VQConfig})
 
     def replace(self, **changes) -> "UARConfig":
         return replace(self, **changes)
