@@ -102,3 +102,36 @@ def test_a_folder_with_another_configuration_is_refused(tiny_synth, tmp_path):
     train_uar(train_cfg=TRAIN, **kw)
     with pytest.raises(UarbenchError, match="different configuration"):
         train_uar(train_cfg=TRAIN.replace(seed=1), **kw)
+
+
+class _StubReader(torch.nn.Module):
+    """CE = squared difference between a study's mean pixel and its second word id: zero only
+    with the study's own images (or always zero when ``blind``)."""
+
+    def __init__(self, blind: bool) -> None:
+        super().__init__()
+        self.blind = blind
+        self.w = torch.nn.Parameter(torch.zeros(()))
+
+    def forward(self, batch):
+        seen = batch["images"].mean(dim=(1, 2, 3, 4)) * 255
+        if self.blind:
+            seen = torch.full_like(seen, 7.0)
+        return {"ce": ((seen - batch["ids"][:, 1].float()) ** 2).mean() + 0 * self.w}
+
+
+def test_image_use_probe_separates_a_reader_from_a_blind_model(tmp_path):
+    from uarbench.data.tokenizer import WordTokenizer
+    from uarbench.training.data import SplitTensors
+    words = torch.tensor([3, 9, 20, 41, 60, 90])
+    data = SplitTensors(ids=[f"s{i}" for i in range(6)],
+                        images=words[:, None, None, None].expand(6, 2, 4, 4).to(torch.uint8).clone(),
+                        tokens=torch.stack([torch.tensor([1, int(w), 2]) for w in words]),
+                        references=["x"] * 6)
+    tok = WordTokenizer(("x",), 1, 10)
+    cfg = TRAIN.replace(device="cpu", eval_batch_size=4)
+    reader = Trainer(_StubReader(blind=False), cfg, tok, lambda x: {"images": x}, tmp_path / "a")
+    blind = Trainer(_StubReader(blind=True), cfg, tok, lambda x: {"images": x}, tmp_path / "b")
+    used = reader.image_use(data)
+    assert used["ce"] == pytest.approx(0.0, abs=1e-6) and used["gap"] > 100
+    assert blind.image_use(data)["gap"] == pytest.approx(0.0, abs=1e-9)

@@ -12,7 +12,7 @@ import hashlib
 import json
 from collections import Counter
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import ClassVar, Iterable, Sequence
 
 PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
 SPECIALS = (PAD, BOS, EOS, UNK)
@@ -23,6 +23,11 @@ class WordTokenizer:
     words: tuple[str, ...]          # the kept vocabulary, sorted; ids start after the specials
     threshold: int
     max_seq_length: int
+    # the specials take the first ids, in SPECIALS order (UARConfig's pad 0 / bos 1 / eos 2)
+    pad_id: ClassVar[int] = SPECIALS.index(PAD)
+    bos_id: ClassVar[int] = SPECIALS.index(BOS)
+    eos_id: ClassVar[int] = SPECIALS.index(EOS)
+    unk_id: ClassVar[int] = SPECIALS.index(UNK)
 
     @classmethod
     def build(cls, cleaned_reports: Iterable[str], *, threshold: int,
@@ -34,22 +39,6 @@ class WordTokenizer:
     def __post_init__(self) -> None:
         ids = {tok: i for i, tok in enumerate(SPECIALS + self.words)}
         object.__setattr__(self, "_ids", ids)
-
-    @property
-    def pad_id(self) -> int:
-        return 0
-
-    @property
-    def bos_id(self) -> int:
-        return 1
-
-    @property
-    def eos_id(self) -> int:
-        return 2
-
-    @property
-    def unk_id(self) -> int:
-        return 3
 
     def __len__(self) -> int:
         """Size of the id space, specials included (the embedding table's row count)."""
