@@ -105,6 +105,84 @@ def cmd_train(a: argparse.Namespace) -> int:
     return 0
 
 
+def _seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seeds must be integers like 0,1,2 (got {text!r})")
+    if not seeds or any(x < 0 for x in seeds):
+        raise argparse.ArgumentTypeError(f"seeds must be integers >= 0 (got {text!r})")
+    return seeds
+
+
+def cmd_run(a: argparse.Namespace) -> int:
+    from tabulate import tabulate
+    from uarbench.results import load_runs, summary_table
+    from uarbench.runner import run_suite
+    root = None if a.data_root is None else str(Path(a.data_root).resolve())
+    report = run_suite(a.suite, dataset=a.dataset, data_root=root, preset=a.preset,
+                       seeds=a.seeds, device=a.device, out=a.out, overwrite=a.overwrite,
+                       dry_run=a.dry_run, executor=a.executor, jobs=a.jobs,
+                       ray_address=a.ray_address, benchmark=a.benchmark)
+    if a.dry_run:
+        rows = [(s.name, s.model, s.dataset, s.preset, report.statuses[s.name]) for s in report.specs]
+        print(tabulate(rows, headers=("run", "model", "dataset", "preset", "state")))
+        print(f"{len(rows)} runs in suite {a.suite!r} under {Path(a.out) / a.suite} (dry run: "
+              f"nothing executed)")
+        return 0
+    done = sum(o.status == "done" for o in report.outcomes)
+    skipped = sum(o.status == "skipped" for o in report.outcomes)
+    runs = load_runs(a.out, a.suite)
+    names = [s.name for s in report.specs]
+    runs = runs[runs["run"].isin(names)]
+    table = summary_table(runs, list(dict.fromkeys(s.row for s in report.specs)))
+    if not table.empty:
+        print(tabulate(table, headers="keys", tablefmt="github"))
+    print(f"suite {a.suite}: {done} run(s) done, {skipped} skipped (complete), "
+          f"{len(report.failures)} failed; results in {Path(a.out) / a.suite}")
+    for o in report.failures:
+        print(f"FAILED {o.run}: {o.error} (log: {o.log})", file=sys.stderr)
+    return 0 if report.ok else 1
+
+
+def cmd_ls(a: argparse.Namespace) -> int:
+    from uarbench.config import load_benchmark
+    from uarbench.data.datasets import DATASETS
+    from uarbench.metrics.nlg import NLG_FAMILIES
+    from uarbench.models import MODELS, load_models
+    from uarbench.runner import load_suites
+    load_models()
+    bench = load_benchmark()
+    print(f"benchmark.toml version {bench.version} ({bench.path})")
+    print("suites:")
+    for name, suite in load_suites(bench).items():
+        print(f"  {name:<10} {len(suite.rows)} rows: {suite.description}")
+    print("models:   " + ", ".join(MODELS.names()))
+    print("datasets: " + ", ".join(DATASETS.names()))
+    print("metrics:  " + ", ".join(NLG_FAMILIES))
+    return 0
+
+
+def cmd_validate(a: argparse.Namespace) -> int:
+    from uarbench.config import load_benchmark
+    from uarbench.runner import load_suites
+    bench = load_benchmark(a.file)
+    suites = load_suites(bench)
+    print(f"{bench.path}: valid (version {bench.version}, {len(suites)} suites, "
+          f"{sum(len(s.rows) for s in suites.values())} rows)")
+    return 0
+
+
+def cmd_label(a: argparse.Namespace) -> int:
+    from uarbench.labeling.label_file import label_file
+    kwargs = {}
+    if a.labeler == "chexbert":
+        kwargs = {"checkpoint": a.chexbert_checkpoint, "bert_dir": a.chexbert_bert_dir}
+    out = label_file(a.reports, a.out, labeler=a.labeler, field=a.field, **kwargs)
+    print(f"wrote {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="uarbench", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="store_true", help="print package and metric versions")
@@ -146,6 +224,39 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--seed", type=int)
     tr.set_defaults(func=cmd_train, dataset="synth-cxr")
 
+    run = sub.add_parser("run", help="run a suite of benchmark.toml (train, predict, score)")
+    run.add_argument("--suite", required=True)
+    _dataset_args(run)
+    run.add_argument("--preset", choices=("cpu-small", "paper"),
+                     help="default: the suite's, else benchmark.toml [runner].preset")
+    run.add_argument("--seeds", type=_seeds, help="comma-separated, e.g. 0,1,2")
+    run.add_argument("--device", default="auto", choices=("cpu", "cuda", "auto"))
+    run.add_argument("--out", type=Path, default=Path("results"))
+    run.add_argument("--overwrite", action="store_true", help="rerun complete runs too")
+    run.add_argument("--dry-run", action="store_true", help="list the runs and their state")
+    run.add_argument("--executor", default="local", choices=("local", "ray"))
+    run.add_argument("--ray-address", help="an existing Ray cluster (default: start one locally)")
+    run.add_argument("--jobs", type=int, help="local runs at a time (default: benchmark.toml)")
+    run.add_argument("--benchmark", type=Path, help="benchmark file (default: ./benchmark.toml)")
+    run.set_defaults(func=cmd_run)
+
+    lb = sub.add_parser("label", help="CheXpert labels (14 observations) for a reports file")
+    lb.add_argument("--reports", type=Path, required=True,
+                    help="JSONL or CSV with id and report (or prediction / reference)")
+    lb.add_argument("--out", type=Path, required=True, help="labels CSV to write")
+    lb.add_argument("--labeler", default="rules", choices=("rules", "chexbert"))
+    lb.add_argument("--field", default="report", help="text column (default: report)")
+    lb.add_argument("--chexbert-checkpoint", type=Path, help="CheXbert weights (chexbert.pth)")
+    lb.add_argument("--chexbert-bert-dir", type=Path,
+                    help="local folder with the BERT tokenizer vocab.txt and config.json")
+    lb.set_defaults(func=cmd_label)
+
+    ls = sub.add_parser("ls", help="list suites, models, datasets and metrics")
+    ls.set_defaults(func=cmd_ls)
+    va = sub.add_parser("validate", help="check benchmark.toml, reporting every problem")
+    va.add_argument("file", nargs="?", type=Path, help="default: ./benchmark.toml")
+    va.set_defaults(func=cmd_validate)
+
     ev = sub.add_parser("eval", help="score a predictions file (JSONL or CSV: id, prediction)")
     ev.add_argument("--predictions", type=Path, required=True)
     _dataset_args(ev)
@@ -168,9 +279,10 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 1
+    from uarbench.metrics.base import MetricUnavailable
     try:
         return args.func(args)
-    except UarbenchError as e:
+    except (UarbenchError, MetricUnavailable) as e:
         print(f"uarbench: error: {e}", file=sys.stderr)
         return 2
 

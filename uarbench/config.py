@@ -6,7 +6,7 @@ file is reported with its key, all at once.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import uarbench
@@ -23,6 +23,8 @@ class BenchmarkFile:
     nlg_metrics: tuple[str, ...]
     reference_mode: str
     synth: dict          # SynthConfig keyword arguments for the default synth-cxr build
+    runner: dict = field(default_factory=dict)   # [runner]: default preset, seeds, jobs
+    suites: dict = field(default_factory=dict)   # [suites.*], validated by uarbench.runner.suite
 
     def synth_config(self):
         from uarbench.data.synth import SynthConfig
@@ -77,10 +79,21 @@ def load_benchmark(path: str | Path | None = None) -> BenchmarkFile:
     for key in synth:
         if key not in known:
             problems.append(f"datasets.synth-cxr.{key}: unknown field (known: {', '.join(sorted(known))})")
+    runner = data.get("runner", {})
+    for key in sorted(set(runner) - {"preset", "seeds", "jobs"}):
+        problems.append(f"runner.{key}: unknown key (known: jobs, preset, seeds)")
+    jobs = runner.get("jobs", 0)
+    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 0:
+        problems.append(f"runner.jobs must be an integer >= 0 (got {jobs!r})")
+    suites = data.get("suites", {})
+    if not isinstance(suites, dict):
+        problems.append("suites must be a table of [suites.NAME] tables")
+        suites = {}
     if problems:
         raise UarbenchError("invalid benchmark file: " + "; ".join(problems) + ".", file=found,
                             fix="correct the keys named above.")
-    return BenchmarkFile(found, version, default_dataset, tuple(nlg), mode, dict(synth))
+    return BenchmarkFile(found, version, default_dataset, tuple(nlg), mode, dict(synth),
+                         dict(runner), dict(suites))
 
 
 def default_synth_config():

@@ -1,5 +1,9 @@
-"""Train one model on one dataset and write everything a run leaves behind: the library call
-behind ``uarbench train``.
+"""Train one registered model (UAR, Base, R2Gen, R2GenCMN) on one dataset and write everything a
+run leaves behind: the library call behind ``uarbench train`` and every trained suite run.
+
+A trainable model class carries ``config_class`` (a frozen config with ``paper()`` /
+``cpu_small()`` presets) and ``uses_image_tokens(cfg)`` (True for UAR with LSU: the frozen image
+tokenizer then feeds it token ids instead of pixels).
 
 ``out_dir`` receives ``config.json`` (resolved model + training config, dataset content hash,
 tokenizer hashes, provenance), ``train_log.jsonl``, ``checkpoints/`` (``last.pt`` to resume,
@@ -21,7 +25,8 @@ from uarbench.data.datasets import Dataset
 from uarbench.errors import UarbenchError
 from uarbench.evaluate import evaluate
 from uarbench.io import atomic_write_json, atomic_write_jsonl, default_cache_dir
-from uarbench.models.uar import UARConfig, UARModel
+from uarbench.models import MODELS, load_models
+from uarbench.models.uar import UARConfig
 from uarbench.provenance import provenance
 from uarbench.training.checkpoint import save_checkpoint
 from uarbench.training.config import TrainConfig
@@ -35,6 +40,40 @@ SUMMARY = "summary.json"
 def train_uar(*, dataset: Dataset, model_cfg: UARConfig, train_cfg: TrainConfig,
               out_dir: str | Path, cache_dir: str | Path | None = None) -> dict:
     """Train UAR (any ablation row) with both stages where configured; returns the summary."""
+    return train_model(model="uar", dataset=dataset, model_cfg=model_cfg, train_cfg=train_cfg,
+                       out_dir=out_dir, cache_dir=cache_dir)
+
+
+def trainable(name: str) -> bool:
+    """Whether the registered model ``name`` is trained (not a floor with fit / predict)."""
+    load_models()
+    return hasattr(MODELS.get(name), "config_class")
+
+
+def image_tokenizer_for(dataset: Dataset, model_cfg, seed: int,
+                        cache_dir: str | Path | None = None, train: SplitTensors | None = None):
+    """The frozen LSU tokenizer of a run: fitted on the training split's images at crop size
+    (or loaded from the cache when this dataset, config and seed were seen before)."""
+    if train is None:
+        train = split_tensors(dataset, "train", dataset.tokenizer, model_cfg.image_size)
+    at_crop = F.interpolate(train.images.float(), size=model_cfg.crop_size, mode="bilinear",
+                            antialias=True, align_corners=False).round().clamp(0, 255).byte()
+    return prepare_image_tokenizer(model_cfg, at_crop, dataset.content_hash,
+                                   Path(cache_dir or default_cache_dir()), seed)
+
+
+def train_model(*, model: str, dataset: Dataset, model_cfg, train_cfg: TrainConfig,
+                out_dir: str | Path, cache_dir: str | Path | None = None,
+                progress: dict | None = None) -> dict:
+    """Train the registered model ``model`` with ``model_cfg`` (its config_class); returns the
+    summary also written to ``out_dir/summary.json``. ``progress``: extra tqdm arguments for the
+    training bar (position, desc) when several runs share a terminal."""
+    load_models()
+    model_cls = MODELS.get(model)
+    if not isinstance(model_cfg, model_cls.config_class):
+        raise UarbenchError(f"model {model!r} takes a {model_cls.config_class.__name__}, got "
+                            f"{type(model_cfg).__name__}.", fix="build the config from the "
+                            "model's config_class presets.")
     out_dir = Path(out_dir)
     t0 = time.perf_counter()
     if train_cfg.threads:
@@ -48,38 +87,41 @@ def train_uar(*, dataset: Dataset, model_cfg: UARConfig, train_cfg: TrainConfig,
     test = split_tensors(dataset, "test", words, model_cfg.crop_size)
     device = resolve_device(train_cfg.device)
     image_tok, image_tok_hash = None, None
-    if model_cfg.lsu:
-        at_crop = F.interpolate(train.images.float(), size=model_cfg.crop_size, mode="bilinear",
-                                antialias=True, align_corners=False).round().clamp(0, 255).byte()
-        image_tok = prepare_image_tokenizer(model_cfg, at_crop, dataset.content_hash,
-                                            Path(cache_dir or default_cache_dir()), train_cfg.seed)
+    if _uses_image_tokens(model_cls, model_cfg):
+        image_tok = image_tokenizer_for(dataset, model_cfg, train_cfg.seed, cache_dir, train)
         image_tok_hash = image_tok.checkpoint_hash
         image_tok.to(device)
-    resolved = {"model": model_cfg.to_dict(), "train": train_cfg.to_dict(),
+    resolved = {"model_name": model, "model": model_cfg.to_dict(), "train": train_cfg.to_dict(),
                 "dataset": {"name": dataset.name, "root": str(dataset.root),
                             "sha256": dataset.content_hash},
                 "word_tokenizer": words.content_hash(), "image_tokenizer": image_tok_hash}
     _claim(out_dir, resolved)
-    model = UARModel(model_cfg)
+    net = model_cls(model_cfg)
     image_input = ((lambda x: {"image_tokens": image_tok.encode(x)}) if image_tok is not None
                    else (lambda x: {"images": x}))
-    trainer = Trainer(model, train_cfg, words, image_input, out_dir)
+    trainer = Trainer(net, train_cfg, words, image_input, out_dir, progress=progress)
     timings = {"prepare_s": time.perf_counter() - t0}
     best = trainer.fit(train, val, model_cfg.crop_size)
     timings["train_s"] = time.perf_counter() - t0 - timings["prepare_s"]
     save_checkpoint(out_dir / "checkpoints" / "model.pt",
-                    {**model.to_checkpoint(), "word_tokenizer": words.to_dict(),
+                    {**net.to_checkpoint(), "model_name": model, "word_tokenizer": words.to_dict(),
                      "image_tokenizer": image_tok_hash, "selected": best})
     metrics = {}
     for split, data, where in (("val", val, out_dir / "val"), ("test", test, out_dir)):
         # the test split is decoded exactly once, here, with the selected checkpoint
         metrics[split] = _decode_and_score(trainer, data, dataset, split, where, train_cfg)
     timings["score_s"] = time.perf_counter() - t0 - timings["prepare_s"] - timings["train_s"]
-    summary = {"selected": best, "metrics": metrics, "image_use_val": trainer.image_use(val), "wall_s": round(time.perf_counter() - t0, 1),
+    summary = {"selected": best, "metrics": metrics, "image_use_val": trainer.image_use(val),
+               "image_tokenizer": image_tok_hash, "wall_s": round(time.perf_counter() - t0, 1),
                "timings_s": {k: round(v, 1) for k, v in timings.items()},
                "device": str(device), "provenance": provenance()}
     atomic_write_json(out_dir / SUMMARY, summary)
     return summary
+
+
+def _uses_image_tokens(model_cls: type, cfg) -> bool:
+    flag = getattr(model_cls, "uses_image_tokens", False)
+    return bool(flag(cfg) if callable(flag) else flag)
 
 
 def _decode_and_score(trainer: Trainer, data: SplitTensors, dataset: Dataset, split: str,

@@ -69,8 +69,10 @@ class Trainer:
     """
 
     def __init__(self, model: nn.Module, cfg: TrainConfig, tokenizer: WordTokenizer,
-                 image_input: Callable[[Tensor], dict[str, Tensor]], out_dir: str | Path) -> None:
+                 image_input: Callable[[Tensor], dict[str, Tensor]], out_dir: str | Path,
+                 progress: dict | None = None) -> None:
         self.model, self.cfg, self.tok, self.image_input = model, cfg, tokenizer, image_input
+        self.progress = {"desc": "train", **(progress or {})}
         self.files = RunFiles(Path(out_dir))
         self.device = resolve_device(cfg.device)
         self.model.to(self.device)
@@ -163,8 +165,8 @@ class Trainer:
         step = state["step"] if state else 0
         self._trim_log(step)
         total = sum(self._epochs(s) for s in self.stages) * math.ceil(len(train.ids) / self.cfg.batch_size)
-        bar = tqdm(total=total, initial=0, desc="train", unit="step", dynamic_ncols=True,
-                   disable=None)
+        bar = tqdm(total=total, initial=0, unit="step", dynamic_ncols=True, disable=None,
+                   **self.progress)
         for stage in self.stages:
             if state and stage < state["stage"]:
                 continue

@@ -11,7 +11,9 @@ from dataclasses import asdict, dataclass
 
 from uarbench.errors import UarbenchError
 
-VERSION = "synth-cxr-v1"
+# v2: "the lungs are free of focal airspace disease" is labelled Lung Opacity negative (it was
+#     unlabelled; the CheXpert-style labeler reads it as a negation, as CheXpert does)
+VERSION = "synth-cxr-v2"
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 
 

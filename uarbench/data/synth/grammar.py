@@ -341,7 +341,7 @@ def _lung_negations(f: StudyFindings, pk: _Pick) -> tuple[list[Statement], list[
         out.append(pk.one((
             _st("the lungs are clear"), _st("the lungs are clear bilaterally"),
             _st("both lungs are clear"), _st("the lungs are well expanded and clear"),
-            _st("the lungs are free of focal airspace disease"),
+            _st("the lungs are free of focal airspace disease", LO=0),
             _st("the lungs are clear without focal consolidation", CO=0),
         )))
         if out[-1].mentions:

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from uarbench.errors import UarbenchError
+from uarbench.models import register_model
 from uarbench.models.layers import TransformerDecoder, TransformerEncoder
 from uarbench.models.resnet import CNNPatchEncoder
 from uarbench.models.uar.config import UARConfig
@@ -32,7 +33,15 @@ from uarbench.models.uar.lsu import LSUEmbedding
 from uarbench.models.uar.tir import TIR
 
 
+@register_model("uar")
 class UARModel(nn.Module):
+    config_class = UARConfig
+
+    @staticmethod
+    def uses_image_tokens(cfg: UARConfig) -> bool:
+        """LSU reads frozen image-tokenizer ids; the Base path reads pixels."""
+        return cfg.lsu
+
     def __init__(self, cfg: UARConfig) -> None:
         super().__init__()
         if cfg.vocab_size <= max(cfg.pad_id, cfg.bos_id, cfg.eos_id):
@@ -169,7 +178,7 @@ class UARModel(nn.Module):
     @classmethod
     def from_checkpoint(cls, ckpt: dict) -> "UARModel":
         # the state dict holds the ResNet weights: do not reload cfg.cnn_weights (it may be gone)
-        cfg = UARConfig.from_dict(ckpt["config"])
+        cfg = cls.config_class.from_dict(ckpt["config"])
         model = cls(cfg.replace(cnn_weights=None))
         model.cfg = cfg  # keep the config as recorded
         model.load_state_dict(ckpt["state_dict"])

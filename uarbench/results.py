@@ -1,0 +1,60 @@
+"""Reading a results folder: every complete run's record as one table row per (run, metric).
+
+``load_runs(root)`` walks ``<root>/<suite>/<run>/run.json`` (only complete runs: see
+:mod:`uarbench.runner.record`) and returns a long DataFrame with columns suite, row, run, seed,
+model, metric, value, signature, higher_is_better, unavailable. Aggregation never averages over
+what happens to exist: a row whose seeds do not all have a metric shows it as missing.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from uarbench.runner.record import RUN_JSON, read_complete
+
+COLUMNS = ("suite", "row", "run", "seed", "model", "metric", "value", "signature",
+           "higher_is_better", "unavailable")
+
+
+def load_runs(root: str | Path, suite: str | None = None) -> pd.DataFrame:
+    root = Path(root)
+    rows = []
+    for path in sorted(root.glob(f"{suite or '*'}/*/{RUN_JSON}")):
+        record = read_complete(path.parent)
+        if record is None:
+            continue
+        for metric, m in record.get("metrics", {}).items():
+            rows.append({"suite": record["suite"], "row": record["row"], "run": record["run"],
+                         "seed": record["seed"], "model": record["model"], "metric": metric,
+                         "value": m.get("value"), "signature": m.get("signature", ""),
+                         "higher_is_better": m.get("higher_is_better", True),
+                         "unavailable": m.get("unavailable")})
+    return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def summary_table(runs: pd.DataFrame, row_order: list[str] | None = None) -> pd.DataFrame:
+    """Rows x metrics of "mean" or "mean ± sd (n seeds)" strings; "—" where any seed lacks it."""
+    if runs.empty:
+        return pd.DataFrame()
+    metrics = list(dict.fromkeys(runs["metric"]))
+    rows = row_order or list(dict.fromkeys(runs["row"]))
+    out = {}
+    for row in rows:
+        sub = runs[runs["row"] == row]
+        seeds = sorted(sub["seed"].unique())
+        cells = {}
+        for metric in metrics:
+            vals = sub[sub["metric"] == metric].set_index("seed")["value"].reindex(seeds)
+            if vals.isna().any() or vals.empty:
+                cells[metric] = "—"
+            elif len(vals) == 1:
+                cells[metric] = f"{vals.iloc[0]:.4f}"
+            else:
+                sd = vals.std(ddof=1)
+                cells[metric] = f"{vals.mean():.4f} ± {0.0 if math.isnan(sd) else sd:.4f}"
+        out[row] = cells
+    table = pd.DataFrame.from_dict(out, orient="index", columns=metrics)
+    table.index.name = "run"
+    return table

@@ -1,0 +1,66 @@
+"""The run record ``run.json``: written last, so a run folder is complete only when it exists,
+parses, and every file it lists is present with the recorded sha256.
+
+Schema (version 1)::
+
+    schema_version  1
+    suite, run, row, model, seed, preset   what ran
+    spec                                   the full RunSpec (overrides included)
+    benchmark_version                      benchmark.toml's version
+    dataset          {name, root, sha256}  the annotation's content hash
+    config           resolved model + training config (trained models) or floor parameters
+    image_tokenizer  checkpoint hash of the frozen LSU tokenizer, or null
+    metrics          {name: {value, signature, ...}} on the test split (as in metrics.json)
+    files            {relative path: sha256} of everything the run left behind
+    device, wall_s, provenance (git commit + dirty flag, package versions)
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+from uarbench.io import atomic_write_json
+from uarbench.provenance import file_sha256, provenance
+
+SCHEMA_VERSION = 1
+RUN_JSON = "run.json"
+
+
+def spec_dict(spec) -> dict:
+    d = asdict(spec)
+    d.pop("device")  # where it ran does not change what it is
+    return json.loads(json.dumps(d))
+
+
+def write_run_record(run_dir: Path, spec, *, dataset, config: dict, metrics: dict,
+                     files: list[str], image_tokenizer: str | None, device: str,
+                     wall_s: float) -> Path:
+    record = {
+        "schema_version": SCHEMA_VERSION, "suite": spec.suite, "run": spec.name, "row": spec.row,
+        "model": spec.model, "seed": spec.seed, "preset": spec.preset, "spec": spec_dict(spec),
+        "benchmark_version": spec.benchmark_version,
+        "dataset": {"name": dataset.name, "root": str(dataset.root), "sha256": dataset.content_hash},
+        "config": config, "image_tokenizer": image_tokenizer, "metrics": metrics,
+        "files": {f: file_sha256(run_dir / f) for f in sorted(files)},
+        "device": device, "wall_s": round(wall_s, 1), "provenance": provenance(),
+    }
+    return atomic_write_json(run_dir / RUN_JSON, record)
+
+
+def read_complete(run_dir: Path) -> dict | None:
+    """The run record if the run is complete (record present, parseable, files intact)."""
+    path = Path(run_dir) / RUN_JSON
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    if record.get("schema_version") != SCHEMA_VERSION:
+        return None
+    for rel, sha in record.get("files", {}).items():
+        f = Path(run_dir) / rel
+        if not f.is_file() or file_sha256(f) != sha:
+            return None
+    return record

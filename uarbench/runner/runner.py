@@ -1,0 +1,150 @@
+"""``uarbench run --suite NAME``: expand the suite, prepare what runs share (the dataset build and
+the frozen LSU tokenizers), execute the runs that are not complete, and report.
+
+Executors: ``local`` runs one process per run, ``jobs`` at a time (``jobs`` 1 runs in this
+process); ``ray`` submits each run as a Ray task (one GPU each where the cluster has GPUs) to a
+local instance or ``ray_address``. Both write the same folders with the same skip / resume
+rules. A failed run does not stop the suite: every failure is listed at the end with its log,
+and :attr:`SuiteReport.ok` is False.
+"""
+from __future__ import annotations
+
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from uarbench.config import load_benchmark
+from uarbench.errors import UarbenchError
+from uarbench.runner.execute import RunOutcome, execute_run, load_run_dataset, resolved_configs, status_of
+from uarbench.runner.suite import RunSpec, expand_suite, load_suites
+
+EXECUTORS = ("local", "ray")
+
+
+@dataclass
+class SuiteReport:
+    suite: str
+    out: Path
+    specs: list[RunSpec]
+    outcomes: list[RunOutcome] = field(default_factory=list)
+    statuses: dict[str, str] = field(default_factory=dict)   # dry run: run -> state
+
+    @property
+    def failures(self) -> list[RunOutcome]:
+        return [o for o in self.outcomes if o.status == "failed"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+def plan_suite(suite: str, *, dataset: str | None = None, data_root: str | None = None,
+               preset: str | None = None, seeds: list[int] | None = None,
+               device: str = "auto", benchmark: str | Path | None = None) -> list[RunSpec]:
+    bench = load_benchmark(benchmark)
+    suites = load_suites(bench)
+    if suite not in suites:
+        raise UarbenchError(f"unknown suite {suite!r}.",
+                            fix=f"use one of: {', '.join(sorted(suites))} (see `uarbench ls`).")
+    return expand_suite(suites[suite], bench=bench, dataset=dataset, data_root=data_root,
+                        preset=preset, seeds=seeds, device=device)
+
+
+def run_suite(suite: str, *, dataset: str | None = None, data_root: str | None = None,
+              preset: str | None = None, seeds: list[int] | None = None, device: str = "auto",
+              out: str | Path = "results", overwrite: bool = False, dry_run: bool = False,
+              executor: str = "local", jobs: int | None = None, ray_address: str | None = None,
+              cache_dir: str | None = None, benchmark: str | Path | None = None) -> SuiteReport:
+    """Run every incomplete run of ``suite`` (see the module docstring); never raises for a
+    failing run: check :attr:`SuiteReport.failures`."""
+    if executor not in EXECUTORS:
+        raise UarbenchError(f"unknown executor {executor!r}.", fix=f"use one of {EXECUTORS}.")
+    specs = plan_suite(suite, dataset=dataset, data_root=data_root, preset=preset, seeds=seeds,
+                       device=device, benchmark=benchmark)
+    out = Path(out)
+    report = SuiteReport(suite, out, specs)
+    report.statuses = {s.name: status_of(s, out) for s in specs}
+    if dry_run:
+        return report
+    todo = [s for s in specs if overwrite or report.statuses[s.name] != "complete"]
+    report.outcomes = [RunOutcome(s.name, "skipped", str(out / s.suite / s.name))
+                       for s in specs if s not in todo]
+    if todo:
+        _prepare(todo, cache_dir)
+    if executor == "ray":
+        report.outcomes += _run_ray(todo, out, overwrite, ray_address, cache_dir)
+    else:
+        n = jobs if jobs else (load_benchmark(benchmark).runner.get("jobs", 0) or os.cpu_count() or 1)
+        report.outcomes += _run_local(todo, out, overwrite, min(n, max(len(todo), 1)), cache_dir)
+    order = {s.name: i for i, s in enumerate(specs)}
+    report.outcomes.sort(key=lambda o: order[o.run])
+    return report
+
+
+def _prepare(specs: list[RunSpec], cache_dir: str | None) -> None:
+    """Build what runs share once, before they start in parallel: the dataset (synth-cxr is
+    generated and cached) and each distinct frozen LSU tokenizer (fitted and cached)."""
+    from uarbench.models import MODELS
+    from uarbench.training.run import _uses_image_tokens, image_tokenizer_for, trainable
+    datasets = {}
+    for spec in specs:
+        key = (spec.dataset, spec.data_root, spec.synth)
+        if key not in datasets:
+            datasets[key] = load_run_dataset(spec)
+        if trainable(spec.model):
+            model_cfg, train_cfg = resolved_configs(spec)
+            if _uses_image_tokens(MODELS.get(spec.model), model_cfg):
+                image_tokenizer_for(datasets[key], model_cfg, train_cfg.seed, cache_dir)
+
+
+def _run_local(specs, out, overwrite, jobs, cache_dir) -> list[RunOutcome]:
+    outcomes: list[RunOutcome] = []
+    bar = tqdm(total=len(specs), desc="suite", unit="run", position=0, disable=None)
+    if jobs <= 1:
+        for spec in specs:
+            outcomes.append(execute_run(spec, out, overwrite=overwrite, position=1,
+                                        cache_dir=cache_dir))
+            bar.update(1)
+    else:
+        # spawn, not fork: torch and a JVM (METEOR) must not be forked mid-flight
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+            futures = [pool.submit(execute_run, s, out, overwrite=overwrite,
+                                   position=1 + i % jobs, cache_dir=cache_dir)
+                       for i, s in enumerate(specs)]
+            for fut in as_completed(futures):
+                outcomes.append(fut.result())
+                bar.update(1)
+    bar.close()
+    return outcomes
+
+
+def _run_ray(specs, out, overwrite, address, cache_dir) -> list[RunOutcome]:
+    try:
+        import ray
+    except ImportError:
+        raise UarbenchError("--executor ray needs the ray package.",
+                            fix="pip install 'uarbench[scale]' (or pip install ray).") from None
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False,
+                 ignore_reinit_error=True)
+    try:
+        gpus = ray.cluster_resources().get("GPU", 0)
+        task = ray.remote(num_cpus=1, num_gpus=1 if gpus else 0, max_retries=0)(execute_run)
+        pending = [task.remote(s, str(Path(out).resolve()), overwrite=overwrite,
+                               cache_dir=cache_dir) for s in specs]
+        outcomes = []
+        bar = tqdm(total=len(specs), desc="suite (ray)", unit="run", disable=None)
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            outcomes.append(ray.get(ready[0]))
+            bar.update(1)
+        bar.close()
+        return outcomes
+    finally:
+        if started:
+            ray.shutdown()

@@ -1,0 +1,208 @@
+"""Suites: named, versioned declarations in benchmark.toml, expanded into one RunSpec per
+(row, seed).
+
+A suite lists rows (one table row each: a registered model plus config overrides) and may set
+the dataset, preset, seeds, synth-cxr build and training overrides for all its rows::
+
+    [suites.ablations]
+    description = "UAR Table 2"
+    rows = [ { name = "base", model = "base" },
+             { name = "a", model = "uar", set = { lsu = true, cra_integration = false } } ]
+
+Precedence for every value: command line > row > suite > [runner] defaults > code defaults.
+Every problem in the file is reported with its key, all at once (``uarbench validate``).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from uarbench.config import BenchmarkFile, load_benchmark
+from uarbench.errors import UarbenchError
+
+PRESETS = ("cpu-small", "paper")
+ROW_NAME = re.compile(r"^[A-Za-z0-9_.+-]+$")
+SUITE_KEYS = {"description", "rows", "dataset", "preset", "seeds", "synth", "train", "set"}
+ROW_KEYS = {"name", "model", "set", "train", "params", "description"}
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    model: str
+    set: dict = field(default_factory=dict)       # model config overrides (trained models)
+    train: dict = field(default_factory=dict)     # TrainConfig overrides
+    params: dict = field(default_factory=dict)    # constructor arguments (floors)
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    description: str
+    rows: tuple[Row, ...]
+    dataset: str
+    preset: str
+    seeds: tuple[int, ...]
+    synth: dict
+    train: dict
+    set: dict
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything one run needs, picklable (it travels to worker processes and Ray tasks)."""
+
+    suite: str
+    row: str
+    model: str
+    seed: int
+    preset: str
+    dataset: str
+    data_root: str | None
+    device: str
+    model_set: tuple[tuple[str, Any], ...] = ()
+    train_set: tuple[tuple[str, Any], ...] = ()
+    params: tuple[tuple[str, Any], ...] = ()
+    synth: tuple[tuple[str, Any], ...] = ()   # the full SynthConfig of a synth-cxr run
+    benchmark_version: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"{self.row}-seed{self.seed}"
+
+
+def load_suites(bench: BenchmarkFile | None = None) -> dict[str, Suite]:
+    """All suites of benchmark.toml, validated (every problem reported with its key)."""
+    from uarbench.data.datasets import DATASETS
+    from uarbench.models import MODELS, load_models
+    load_models()
+    bench = bench or load_benchmark()
+    runner = bench.runner
+    problems: list[str] = []
+    suites: dict[str, Suite] = {}
+    for sname, body in bench.suites.items():
+        key = f"suites.{sname}"
+        if not isinstance(body, dict):
+            problems.append(f"{key} must be a table")
+            continue
+        for k in sorted(set(body) - SUITE_KEYS):
+            problems.append(f"{key}.{k}: unknown key (known: {', '.join(sorted(SUITE_KEYS))})")
+        dataset = body.get("dataset", bench.default_dataset)
+        if dataset not in DATASETS:
+            problems.append(f"{key}.dataset: unknown dataset {dataset!r}")
+        preset = body.get("preset", runner.get("preset", "cpu-small"))
+        if preset not in PRESETS:
+            problems.append(f"{key}.preset: {preset!r} not in {PRESETS}")
+        seeds = body.get("seeds", runner.get("seeds", [0]))
+        if not (isinstance(seeds, list) and seeds and all(isinstance(s, int) and not
+                                                           isinstance(s, bool) and s >= 0
+                                                           for s in seeds)):
+            problems.append(f"{key}.seeds must be a non-empty list of integers >= 0")
+            seeds = [0]
+        tables = {}
+        for t in ("synth", "train", "set"):
+            tables[t] = body.get(t, {})
+            if not isinstance(tables[t], dict):
+                problems.append(f"{key}.{t} must be a table")
+                tables[t] = {}
+        rows_raw = body.get("rows", [])
+        if not isinstance(rows_raw, list) or not rows_raw:
+            problems.append(f"{key}.rows must be a non-empty list of tables")
+            rows_raw = []
+        rows: list[Row] = []
+        for i, r in enumerate(rows_raw):
+            rkey = f"{key}.rows[{i}]"
+            if not isinstance(r, dict):
+                problems.append(f"{rkey} must be a table")
+                continue
+            for k in sorted(set(r) - ROW_KEYS):
+                problems.append(f"{rkey}.{k}: unknown key (known: {', '.join(sorted(ROW_KEYS))})")
+            name, model = r.get("name"), r.get("model")
+            if not isinstance(name, str) or not ROW_NAME.match(name):
+                problems.append(f"{rkey}.name must be a string of letters, digits, _ . + -")
+                continue
+            if name in {x.name for x in rows}:
+                problems.append(f"{rkey}.name {name!r} appears twice in {key}")
+            if model not in MODELS:
+                problems.append(f"{rkey}.model: unknown model {model!r} "
+                                f"(known: {', '.join(MODELS.names())})")
+                continue
+            row = Row(name, model, dict(r.get("set", {})), dict(r.get("train", {})),
+                      dict(r.get("params", {})), str(r.get("description", "")))
+            problems += _check_row(rkey, row, tables, MODELS.get(model))
+            rows.append(row)
+        suites[sname] = Suite(sname, str(body.get("description", "")), tuple(rows), dataset,
+                              preset, tuple(seeds), tables["synth"], tables["train"], tables["set"])
+    if problems:
+        raise UarbenchError("invalid benchmark file: " + "; ".join(problems) + ".",
+                            file=bench.path, fix="correct the keys named above.")
+    return suites
+
+
+def _check_row(key: str, row: Row, tables: dict, model_cls: type) -> list[str]:
+    """Overrides name real fields with values of the right type (tried on the cpu-small preset)."""
+    from uarbench.training.config import TrainConfig
+    problems = []
+    if hasattr(model_cls, "config_class"):
+        for what, cfg, mapping in (("set", model_cls.config_class.cpu_small(),
+                                    {**tables["set"], **row.set}),
+                                   ("train", TrainConfig.cpu_small(), {**tables["train"], **row.train})):
+            try:
+                apply_mapping(cfg, mapping, what=f"{key}.{what}")
+            except UarbenchError as e:
+                problems.append(e.problem.rstrip("."))
+        if row.params:
+            problems.append(f"{key}.params: model {row.model!r} is trained; use set / train")
+    elif row.set or row.train:
+        problems.append(f"{key}: model {row.model!r} is not trained; use params, not set / train")
+    return problems
+
+
+def apply_mapping(cfg, mapping: dict, *, what: str):
+    """A copy of the frozen config ``cfg`` with ``mapping``'s fields (TOML-typed values checked
+    against the field's current type; an int is accepted for a float)."""
+    from dataclasses import fields, is_dataclass, replace
+    known = {f.name for f in fields(cfg)}
+    bad = [k for k in mapping if k not in known]
+    if bad:
+        raise UarbenchError(f"{what}: unknown field(s) {', '.join(map(repr, bad))}.",
+                            fix=f"use fields of {type(cfg).__name__}: {', '.join(sorted(known))}.")
+    nested = {}
+    for k, v in mapping.items():
+        cur = getattr(cfg, k)
+        if is_dataclass(cur) and isinstance(v, dict):
+            nested[k] = apply_mapping(cur, v, what=f"{what}.{k}")
+            continue
+        ok = (cur is None or v is None or type(v) is type(cur)
+              or (isinstance(cur, float) and type(v) is int))
+        if not ok:
+            raise UarbenchError(f"{what}.{k} must be {type(cur).__name__}, got {v!r}.",
+                                fix="give a value of that type.")
+    return replace(cfg, **{k: (float(v) if isinstance(getattr(cfg, k), float) and v is not None
+                               else v) for k, v in mapping.items() if k not in nested}, **nested)
+
+
+def expand_suite(suite: Suite, *, bench: BenchmarkFile | None = None, dataset: str | None = None,
+                 data_root: str | None = None, preset: str | None = None,
+                 seeds: list[int] | None = None, device: str = "auto") -> list[RunSpec]:
+    """One RunSpec per (row, seed), in row order then seed order. A synth-cxr run carries its
+    whole build config (benchmark.toml's [datasets.synth-cxr] updated by the suite's synth)."""
+    bench = bench or load_benchmark()
+    ds = dataset or suite.dataset
+    if preset is not None and preset not in PRESETS:
+        raise UarbenchError(f"unknown preset {preset!r}.", fix=f"use one of {', '.join(PRESETS)}.")
+    synth = tuple(sorted({**bench.synth, **suite.synth}.items())) if ds == "synth-cxr" else ()
+    out = []
+    for row in suite.rows:
+        for seed in (seeds if seeds is not None else suite.seeds):
+            out.append(RunSpec(
+                suite=suite.name, row=row.name, model=row.model, seed=int(seed),
+                preset=preset or suite.preset, dataset=ds,
+                data_root=None if data_root is None else str(data_root), device=device,
+                model_set=tuple(sorted({**suite.set, **row.set}.items())),
+                train_set=tuple(sorted({**suite.train, **row.train}.items())),
+                params=tuple(sorted(row.params.items())), synth=synth,
+                benchmark_version=bench.version))
+    return out
