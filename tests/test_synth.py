@@ -201,7 +201,7 @@ def test_label_vectors_prevalence_and_report_length():
 KEYWORDS = {
     "Enlarged Cardiomediastinum": r"mediastin",
     "Cardiomegaly": r"cardiomegaly|\bheart\b|cardiac silhouette",
-    "Lung Opacity": r"opacit|infiltrat",
+    "Lung Opacity": r"opacit|infiltrat|airspace disease",
     "Lung Lesion": r"nodule|\bmass\b",
     "Edema": r"edema|congestion",
     "Consolidation": r"consolidat",
@@ -215,7 +215,7 @@ KEYWORDS = {
 }
 UNCERTAIN = (r"\b(possible|possibly|cannot be excluded|may represent|may reflect|questionable"
              r"|borderline)\b")
-NEGATED = r"\b(no|not|without|normal|unremarkable|clear|negative)\b"
+NEGATED = r"\b(no|not|without|normal|unremarkable|clear|negative|free of)\b"
 
 
 def _read_labels(report: str) -> dict[str, int | None]:

@@ -5,6 +5,7 @@ Bad input raises :class:`UarbenchError`, printed as one line and exit status 2.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -44,7 +45,8 @@ def cmd_data_info(a: argparse.Namespace) -> int:
 
 def cmd_data_synth(a: argparse.Namespace) -> int:
     from uarbench.data.synth import SynthConfig, contact_sheet, generate_synth
-    cfg = SynthConfig(n_train=a.n_train, n_val=a.n_val, n_test=a.n_test, size=a.size, seed=a.seed)
+    cfg = SynthConfig(n_train=a.n_train, n_val=a.n_val, n_test=a.n_test, size=a.size, seed=a.seed,
+                      report_style=a.report_style)
     root = generate_synth(a.out, cfg)
     print(f"synth-cxr written to {root} ({cfg.n_train}/{cfg.n_val}/{cfg.n_test} studies, "
           f"{cfg.size} px, seed {cfg.seed})")
@@ -74,25 +76,35 @@ def cmd_eval(a: argparse.Namespace) -> int:
     ev = evaluate(predictions=a.predictions, references=a.references, dataset=a.dataset,
                   split=a.split, data_root=a.data_root, reference_mode=a.reference_mode or (bench.reference_mode if bench else "clean"),
                   cleaning=a.cleaning, metrics=bench.nlg_metrics if bench else None,
-                  out_dir=out_dir)
+                  out_dir=out_dir, labeler=None if a.labeler == "none" else a.labeler,
+                  labeler_kwargs=_labeler_kwargs(a), bootstrap=a.bootstrap,
+                  confidence=a.confidence, bootstrap_seed=a.bootstrap_seed)
     print(ev.table())
-    print(f"wrote {out_dir / 'metrics.json'} and {out_dir / 'per_report_stats.csv'}")
+    print(f"wrote {out_dir / 'metrics.json'} and {out_dir / 'per_report_stats.csv'}"
+          + ("" if a.labeler == "none" else ", labels_pred.csv and labels_ref.csv"))
     return 0
 
 
 def cmd_train(a: argparse.Namespace) -> int:
     from uarbench.config import apply_overrides
     from uarbench.data.datasets import load_dataset
-    from uarbench.models.uar import UARConfig
+    from uarbench.models import MODELS
     from uarbench.training.config import TrainConfig
-    from uarbench.training.run import train_uar
+    from uarbench.training.run import train_model, trainable
+    if not trainable(a.model):
+        raise UarbenchError(f"model {a.model!r} is a floor: it is fitted, not trained.",
+                            fix=f"use `uarbench predict --model {a.model}`.")
     preset = a.preset.replace("-", "_")
-    model_cfg = apply_overrides(getattr(UARConfig, preset)(), a.set, what="model")
+    config_class = MODELS.get(a.model).config_class
+    model_cfg = apply_overrides(getattr(config_class, preset)(), a.set, what="model")
     train_cfg = apply_overrides(getattr(TrainConfig, preset)(), a.train_set, what="train")
     train_cfg = train_cfg.replace(**{k: v for k, v in (("device", a.device), ("seed", a.seed))
                                      if v is not None})
     ds = load_dataset(a.dataset, a.data_root)
-    summary = train_uar(dataset=ds, model_cfg=model_cfg, train_cfg=train_cfg, out_dir=a.out)
+    summary = train_model(model=a.model, dataset=ds, model_cfg=model_cfg, train_cfg=train_cfg,
+                          out_dir=a.out)
+    if int(os.environ.get("RANK", "0")) != 0:  # a torchrun worker: rank 0 reports
+        return 0
     test = summary["metrics"]["test"]
     print(f"selected: stage {summary['selected']['stage']} epoch {summary['selected']['epoch']} "
           f"(val BLEU-4 {summary['selected']['bleu4']:.4f}); {summary['wall_s']} s on "
@@ -173,12 +185,25 @@ def cmd_validate(a: argparse.Namespace) -> int:
     return 0
 
 
+def _labeler_kwargs(a: argparse.Namespace) -> dict:
+    if a.labeler == "chexbert":
+        return {"checkpoint": a.chexbert_checkpoint, "bert_dir": a.chexbert_bert_dir}
+    return {}
+
+
+def _labeler_args(p: argparse.ArgumentParser, allow_none: bool) -> None:
+    choices = ("rules", "chexbert") + (("none",) if allow_none else ())
+    p.add_argument("--labeler", default="rules", choices=choices,
+                   help="CheXpert labeler for clinical efficacy (rules: offline, the default)"
+                        + ("; none: no CE" if allow_none else ""))
+    p.add_argument("--chexbert-checkpoint", type=Path, help="CheXbert weights (chexbert.pth)")
+    p.add_argument("--chexbert-bert-dir", type=Path,
+                   help="local folder with the BERT tokenizer vocab.txt and config.json")
+
+
 def cmd_label(a: argparse.Namespace) -> int:
     from uarbench.labeling.label_file import label_file
-    kwargs = {}
-    if a.labeler == "chexbert":
-        kwargs = {"checkpoint": a.chexbert_checkpoint, "bert_dir": a.chexbert_bert_dir}
-    out = label_file(a.reports, a.out, labeler=a.labeler, field=a.field, **kwargs)
+    out = label_file(a.reports, a.out, labeler=a.labeler, field=a.field, **_labeler_kwargs(a))
     print(f"wrote {out}")
     return 0
 
@@ -201,6 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--n-test", type=int, default=200)
     synth.add_argument("--size", type=int, default=128)
     synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--report-style", default="structured", choices=("structured", "varied"),
+                       help="structured: one template per finding state; varied: paraphrases "
+                            "and shuffled sentence order")
     synth.add_argument("--preview", action="store_true", help="also save preview.png")
     synth.set_defaults(func=cmd_data_synth)
 
@@ -211,8 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--out", type=Path, required=True)
     pr.set_defaults(func=cmd_predict, dataset="synth-cxr")
 
-    tr = sub.add_parser("train", help="train UAR (any ablation row) and score it")
-    tr.add_argument("--model", default="uar", choices=("uar",))
+    tr = sub.add_parser("train", help="train UAR (any ablation row) or a baseline and score it")
+    tr.add_argument("--model", default="uar", help="uar, base, r2gen, r2gencmn")
     tr.add_argument("--preset", default="cpu-small", choices=("cpu-small", "paper"))
     _dataset_args(tr)
     tr.add_argument("--out", type=Path, required=True)
@@ -244,11 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument("--reports", type=Path, required=True,
                     help="JSONL or CSV with id and report (or prediction / reference)")
     lb.add_argument("--out", type=Path, required=True, help="labels CSV to write")
-    lb.add_argument("--labeler", default="rules", choices=("rules", "chexbert"))
     lb.add_argument("--field", default="report", help="text column (default: report)")
-    lb.add_argument("--chexbert-checkpoint", type=Path, help="CheXbert weights (chexbert.pth)")
-    lb.add_argument("--chexbert-bert-dir", type=Path,
-                    help="local folder with the BERT tokenizer vocab.txt and config.json")
+    _labeler_args(lb, allow_none=False)
     lb.set_defaults(func=cmd_label)
 
     ls = sub.add_parser("ls", help="list suites, models, datasets and metrics")
@@ -266,7 +291,15 @@ def build_parser() -> argparse.ArgumentParser:
                     help="default: benchmark.toml's metrics.reference_mode (clean)")
     ev.add_argument("--cleaning", help="report cleaning (default: the dataset's, else r2gen-iu)")
     ev.add_argument("--out", type=Path, help="folder for metrics.json (default: next to predictions)")
+    _labeler_args(ev, allow_none=True)
+    ev.add_argument("--bootstrap", type=int, default=1000,
+                    help="paired-bootstrap resamples for 95%% CIs (0: no CIs)")
+    ev.add_argument("--confidence", type=float, default=0.95)
+    ev.add_argument("--bootstrap-seed", type=int, default=0, help="0 is a seed like any other")
     ev.set_defaults(func=cmd_eval)
+
+    from uarbench.compare.cli import add_compare_parser
+    add_compare_parser(sub)
     return p
 
 

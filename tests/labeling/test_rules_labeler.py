@@ -219,18 +219,20 @@ def _f1(truth: np.ndarray, pred: np.ndarray, cls: int) -> float:
     return 2 * tp / (2 * tp + wrong) if tp + wrong else 1.0
 
 
-def test_synth_cxr_macro_f1(labeler):
+@pytest.mark.parametrize("style", ["structured", "varied"])
+def test_synth_cxr_macro_f1(labeler, style):
     """All synth-cxr reports (train+val+test), cleaned as predictions are. For each observation
     and each non-blank class (pos / neg / unc) that occurs in the ground truth, F1 of that class
     against the rest (the other classes and blank); macro F1 = mean over those (observation,
     class) pairs, >= 0.97. Positive and uncertain F1 also >= 0.9 for every observation."""
     from uarbench.data.datasets import load_dataset
-    ds = load_dataset("synth-cxr", image_check="none")
+    from uarbench.data.synth import SynthConfig
+    ds = load_dataset("synth-cxr", image_check="none", synth_config=SynthConfig(report_style=style))
     studies = [s for split in ("train", "val", "test") for s in ds.split(split)]
     truth = _class(np.array([[np.nan if s.labels[o] is None else s.labels[o] for o in OBSERVATIONS]
                              for s in studies], dtype=float))              # (n, 14)
     pred = _class(labeler.label([ds.clean(s.report) for s in studies]))    # (n, 14)
-    f1s, lines = {}, [f"synth-cxr, {len(studies)} reports"]
+    f1s, lines = {}, [f"synth-cxr ({style}), {len(studies)} reports"]
     for j, obs in enumerate(OBSERVATIONS):
         cells = []
         for cls in (1, 0, -1):

@@ -66,23 +66,25 @@ ARCHS: dict[str, tuple[type[nn.Module], tuple[int, int, int, int]]] = {
 
 
 class ResNet(nn.Module):
-    def __init__(self, arch: str = "resnet101", num_classes: int = 1000) -> None:
+    def __init__(self, arch: str = "resnet101", num_classes: int = 1000, width: int = 64) -> None:
+        """``width``: channels of the stem and first stage (torchvision: 64; stages double it).
+        Only width 64 loads torchvision weights; narrower nets are for CPU presets."""
         super().__init__()
         if arch not in ARCHS:
             raise UarbenchError(f"unknown ResNet {arch!r}.", fix=f"use one of {sorted(ARCHS)}.")
         block, counts = ARCHS[arch]
-        self.arch, self.c_in = arch, 64
-        self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
+        self.arch, self.c_in, self.width = arch, width, width
+        self.conv1 = nn.Conv2d(3, width, 7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
-        self.layer1 = self._stage(block, 64, counts[0], stride=1)
-        self.layer2 = self._stage(block, 128, counts[1], stride=2)
-        self.layer3 = self._stage(block, 256, counts[2], stride=2)
-        self.layer4 = self._stage(block, 512, counts[3], stride=2)
+        self.layer1 = self._stage(block, width, counts[0], stride=1)
+        self.layer2 = self._stage(block, 2 * width, counts[1], stride=2)
+        self.layer3 = self._stage(block, 4 * width, counts[2], stride=2)
+        self.layer4 = self._stage(block, 8 * width, counts[3], stride=2)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(512 * block.expansion, num_classes)
-        self.out_channels = 512 * block.expansion
+        self.fc = nn.Linear(8 * width * block.expansion, num_classes)
+        self.out_channels = 8 * width * block.expansion
         for m in self.modules():  # torchvision's initialisation
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -130,7 +132,8 @@ def load_resnet_weights(model: ResNet, path: str | Path) -> None:
         raise UarbenchError(
             f"not a {model.arch} state dict: {len(missing)} missing keys {missing[:3]}, "
             f"{len(unexpected)} unexpected keys {unexpected[:3]}, shape mismatches {wrong[:3]}.",
-            file=path, fix=f"save torchvision.models.{model.arch}().state_dict() (not the whole model).")
+            file=path, fix=f"save torchvision.models.{model.arch}().state_dict() (not the whole "
+                           f"model){'' if model.width == 64 else '; torchvision weights need cnn_width 64'}.")
     model.load_state_dict(state)
 
 
@@ -142,9 +145,9 @@ class CNNPatchEncoder(nn.Module):
     MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
     def __init__(self, arch: str, d_model: int, n_views: int, dropout: float = 0.1,
-                 weights: str | Path | None = None) -> None:
+                 weights: str | Path | None = None, width: int = 64) -> None:
         super().__init__()
-        self.resnet = ResNet(arch)
+        self.resnet = ResNet(arch, width=width)
         if weights is not None:
             load_resnet_weights(self.resnet, weights)
         self.proj = nn.Linear(self.resnet.out_channels, d_model)

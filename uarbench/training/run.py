@@ -31,6 +31,7 @@ from uarbench.provenance import provenance
 from uarbench.training.checkpoint import save_checkpoint
 from uarbench.training.config import TrainConfig
 from uarbench.training.data import SplitTensors, split_tensors
+from uarbench.training.distributed import barrier, init_distributed, main_first
 from uarbench.training.image_tokens import prepare_image_tokenizer
 from uarbench.training.trainer import Trainer, resolve_device
 
@@ -85,23 +86,29 @@ def train_model(*, model: str, dataset: Dataset, model_cfg, train_cfg: TrainConf
     train = split_tensors(dataset, "train", words, model_cfg.image_size)
     val = split_tensors(dataset, "val", words, model_cfg.crop_size)
     test = split_tensors(dataset, "test", words, model_cfg.crop_size)
-    device = resolve_device(train_cfg.device)
+    dist = init_distributed(resolve_device(train_cfg.device))  # world 1 without torchrun
+    device = dist.device
     image_tok, image_tok_hash = None, None
     if _uses_image_tokens(model_cls, model_cfg):
-        image_tok = image_tokenizer_for(dataset, model_cfg, train_cfg.seed, cache_dir, train)
+        with main_first(dist):  # rank 0 fits and caches it; the others load it
+            image_tok = image_tokenizer_for(dataset, model_cfg, train_cfg.seed, cache_dir, train)
         image_tok_hash = image_tok.checkpoint_hash
         image_tok.to(device)
     resolved = {"model_name": model, "model": model_cfg.to_dict(), "train": train_cfg.to_dict(),
                 "dataset": {"name": dataset.name, "root": str(dataset.root),
                             "sha256": dataset.content_hash},
                 "word_tokenizer": words.content_hash(), "image_tokenizer": image_tok_hash}
-    _claim(out_dir, resolved)
+    with main_first(dist):
+        _claim(out_dir, resolved)
     net = model_cls(model_cfg)
     image_input = ((lambda x: {"image_tokens": image_tok.encode(x)}) if image_tok is not None
                    else (lambda x: {"images": x}))
-    trainer = Trainer(net, train_cfg, words, image_input, out_dir, progress=progress)
+    trainer = Trainer(net, train_cfg, words, image_input, out_dir, progress=progress, dist=dist)
     timings = {"prepare_s": time.perf_counter() - t0}
     best = trainer.fit(train, val, model_cfg.crop_size)
+    if not dist.is_main:  # rank 0 decodes, scores and writes; the others return its summary
+        barrier(dist)
+        return json.loads((out_dir / SUMMARY).read_text())
     timings["train_s"] = time.perf_counter() - t0 - timings["prepare_s"]
     save_checkpoint(out_dir / "checkpoints" / "model.pt",
                     {**net.to_checkpoint(), "model_name": model, "word_tokenizer": words.to_dict(),
@@ -114,8 +121,9 @@ def train_model(*, model: str, dataset: Dataset, model_cfg, train_cfg: TrainConf
     summary = {"selected": best, "metrics": metrics, "image_use_val": trainer.image_use(val),
                "image_tokenizer": image_tok_hash, "wall_s": round(time.perf_counter() - t0, 1),
                "timings_s": {k: round(v, 1) for k, v in timings.items()},
-               "device": str(device), "provenance": provenance()}
+               "device": str(device), "world_size": dist.world, "provenance": provenance()}
     atomic_write_json(out_dir / SUMMARY, summary)
+    barrier(dist)
     return summary
 
 

@@ -7,6 +7,19 @@ stage. After every epoch the validation split is decoded and scored; ``last.pt``
 everything needed to resume (model, optimiser, schedule, RNG, best so far), so an interrupted
 run continues from its last finished epoch and ends with the same result on CPU. The test split
 is decoded once, at the end, with the selected checkpoint.
+
+Data parallel (``torchrun``, :mod:`uarbench.training.distributed`): every rank draws the same
+global batch order and crops, takes rows ``rank::world`` of each batch and runs forward / backward
+through DistributedDataParallel, which averages the gradients. Each rank's CE (a mean over its
+real target tokens) is weighted by ``rank tokens * world / global tokens`` and L_Global by ``rank
+rows * world / batch rows``, so the averaged gradient of CE and L_Mask is the single-process
+gradient (up to float rounding) and the logged terms are the global ones. What is not identical to
+one process: L_Global's hardest in-batch negatives are drawn within each rank's shard; BatchNorm
+(the Base path's ResNet) normalises with per-rank statistics on CPU (SyncBatchNorm on CUDA);
+dropout masks come from a per-rank stream reseeded every epoch. Only rank 0 validates, logs,
+writes checkpoints and shows the progress bar; the others take its validation BLEU-4 (so every
+selection agrees) and read the checkpoints it wrote (stage 2's start, resume, the selected
+weights), which needs a folder every rank sees.
 """
 from __future__ import annotations
 
@@ -29,6 +42,7 @@ from uarbench.training.checkpoint import load_checkpoint, save_checkpoint
 from uarbench.training.config import TrainConfig
 from uarbench.training.data import SplitTensors, eval_batches, to_unit, train_batches
 from uarbench.training.decoding import DecodeConfig, decode
+from uarbench.training.distributed import DistInfo, all_reduce_sum, barrier, broadcast_from_main
 
 LOSS_TERMS = ("loss", "ce", "global_", "mask")
 
@@ -66,16 +80,24 @@ class Trainer:
 
     ``image_input`` maps float views (B, V, 1, S, S) on the device to what the model reads
     (UAR with LSU: frozen tokenizer ids under ``image_tokens``; otherwise ``images``).
+    ``dist``: this process's place in a data-parallel run (default: a single process); with
+    world > 1 the model's ``loss`` must be ``l1 * ce + l2 * global_ + l3 * mask`` with the
+    weights of ``model.cfg`` (1 where it has none). ``self.model`` stays the unwrapped module.
     """
 
     def __init__(self, model: nn.Module, cfg: TrainConfig, tokenizer: WordTokenizer,
                  image_input: Callable[[Tensor], dict[str, Tensor]], out_dir: str | Path,
-                 progress: dict | None = None) -> None:
+                 progress: dict | None = None, dist: DistInfo | None = None) -> None:
         self.model, self.cfg, self.tok, self.image_input = model, cfg, tokenizer, image_input
         self.progress = {"desc": "train", **(progress or {})}
         self.files = RunFiles(Path(out_dir))
-        self.device = resolve_device(cfg.device)
+        self.dist = dist or DistInfo()
+        self.device = self.dist.device if self.dist.parallel else resolve_device(cfg.device)
+        if self.dist.parallel and self.device.type == "cuda":
+            # batch statistics over the global batch, as one process computes them
+            self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
         self.model.to(self.device)
+        self._ddp: nn.parallel.DistributedDataParallel | None = None
         two_stage = getattr(getattr(model, "cfg", None), "two_stage", False) and \
             getattr(model, "tir", None) is not None
         self.stages = (1, 2) if two_stage else (1,)
@@ -116,6 +138,48 @@ class Trainer:
                                        fix="lower the learning rate or check the inputs.")
         opt.zero_grad(set_to_none=True)
         out["loss"].backward()
+        self._clip()
+        opt.step()
+        return values
+
+    def _parallel_step(self, opt, images: Tensor, tokens: Tensor, step: int) -> dict[str, float]:
+        """One data-parallel step on this rank's rows of the global batch (see module doc)."""
+        self.model.train()
+        B, rank, world = len(tokens), self.dist.rank, self.dist.world
+        rows = torch.arange(rank, B, world)
+        n_rows = len(rows)
+        if n_rows == 0:
+            # a last batch smaller than the world: run row 0 at weight 0 so this rank still takes
+            # part in DDP's gradient all-reduce (L_Mask, which needs no data, keeps its weight)
+            rows = torch.zeros(1, dtype=torch.long)
+        n_tok = int((tokens[rows, 1:] != self.tok.pad_id).sum()) if n_rows else 0  # CE targets
+        n_tok_all = int((tokens[:, 1:] != self.tok.pad_id).sum())
+        batch = {**self.image_input(images[rows].to(self.device, non_blocking=True)),
+                 "ids": tokens[rows].to(self.device, non_blocking=True)}
+        with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16,
+                            enabled=self.device.type == "cuda"):
+            out = self._ddp(batch)
+        mcfg = getattr(self.model, "cfg", None)
+        l1, l2, l3 = (float(getattr(mcfg, k, 1.0)) for k in ("l1", "l2", "l3"))  # Eq. 13
+        ce, glob, mask = out["ce"].float(), out["global_"].float(), out["mask"].float()
+        if not torch.allclose(out["loss"].detach().float(), (l1 * ce + l2 * glob + l3 * mask).detach(),
+                              rtol=1e-4, atol=1e-5):
+            raise UarbenchError(f"{type(self.model).__name__}'s loss is not l1 * ce + l2 * global_ "
+                                "+ l3 * mask, which data-parallel training reweighs per rank.",
+                                fix="return the loss in that form, or train in one process.")
+        # DDP averages gradients over ranks: these weights make the average the global batch's
+        loss = (l1 * ce * (n_tok * world / n_tok_all) + l2 * glob * (n_rows * world / B)
+                + l3 * mask)
+        sums = all_reduce_sum([float(ce.detach()) * n_tok, n_tok, float(glob.detach()) * n_rows,
+                               n_rows, float(mask.detach())], self.dist)
+        values = {"ce": sums[0] / sums[1], "global_": sums[2] / sums[3], "mask": sums[4] / world}
+        values = {"loss": l1 * values["ce"] + l2 * values["global_"] + l3 * values["mask"], **values}
+        for name, v in values.items():  # global values: every rank stops at the same step
+            if not math.isfinite(v):
+                raise TrainingDiverged(f"loss term {name!r} is {v} at step {step}.",
+                                       fix="lower the learning rate or check the inputs.")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
         self._clip()
         opt.step()
         return values
@@ -163,10 +227,18 @@ class Trainer:
         best = state["best"] if state else {"bleu4": -1.0, "stage": None, "epoch": None}
         stage_best = state["stage_best"] if state else {}  # stage -> best validation BLEU-4
         step = state["step"] if state else 0
-        self._trim_log(step)
+        if self.dist.is_main:
+            self._trim_log(step)
+        if self.dist.parallel and self._ddp is None:
+            # stage 1 leaves the TIR masks unused: find_unused_parameters lets DDP skip them
+            # (their grads stay None, as in one process)
+            self._ddp = nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.dist.local_rank] if self.device.type == "cuda" else None,
+                find_unused_parameters=True)
+        step_fn = self._parallel_step if self.dist.parallel else self._step
         total = sum(self._epochs(s) for s in self.stages) * math.ceil(len(train.ids) / self.cfg.batch_size)
-        bar = tqdm(total=total, initial=0, unit="step", dynamic_ncols=True, disable=None,
-                   **self.progress)
+        bar = tqdm(total=total, initial=0, unit="step", dynamic_ncols=True,
+                   disable=None if self.dist.is_main else True, **self.progress)
         for stage in self.stages:
             if state and stage < state["stage"]:
                 continue
@@ -186,10 +258,13 @@ class Trainer:
             bar.update(first * math.ceil(len(train.ids) / self.cfg.batch_size))
             for epoch in range(first, self._epochs(stage)):
                 gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + stage * 1009 + epoch)
+                if self.dist.parallel:  # dropout: a stream of its own per rank and epoch
+                    torch.manual_seed((self.cfg.seed * 1_000_003 + stage * 1009 + epoch) * 65_537
+                                      + self.dist.rank)
                 for _, images, tokens in train_batches(train, self.cfg.batch_size, crop, gen):
                     t0 = time.perf_counter()
                     step += 1
-                    values = self._step(opt, images, tokens, step)
+                    values = step_fn(opt, images, tokens, step)
                     lrs = [g["lr"] for g in opt.param_groups]
                     self._log({"stage": stage, "epoch": epoch, "step": step, **values,
                                "lr": lrs[0], "lr_image": lrs[-1],
@@ -197,19 +272,26 @@ class Trainer:
                     bar.update(1)
                     bar.set_postfix(stage=stage, ce=f"{values['ce']:.3f}")
                 sched.step()
-                bleu4 = self.validate(val)
+                # rank 0 validates; every rank takes its BLEU-4, so every selection agrees
+                bleu4 = broadcast_from_main(self.validate(val) if self.dist.is_main else 0.0,
+                                            self.dist)
                 self._log({"stage": stage, "epoch": epoch, "step": step, "val_bleu4": bleu4})
+                main = self.dist.is_main
                 if bleu4 > best["bleu4"]:
                     best = {"bleu4": bleu4, "stage": stage, "epoch": epoch}
-                    save_checkpoint(self.files.best(), {"model": self.model.state_dict(), "best": best})
+                    if main:
+                        save_checkpoint(self.files.best(), {"model": self.model.state_dict(), "best": best})
                 if bleu4 > stage_best.get(str(stage), -1.0):
                     stage_best[str(stage)] = bleu4
-                    save_checkpoint(self.files.best(stage), {"model": self.model.state_dict()})
-                save_checkpoint(self.files.last, {
-                    "model": self.model.state_dict(), "optimizer": opt.state_dict(),
-                    "scheduler": sched.state_dict(), "rng": torch.get_rng_state(),
-                    "stage": stage, "epochs_done": epoch + 1, "step": step, "best": best,
-                    "stage_best": stage_best})
+                    if main:
+                        save_checkpoint(self.files.best(stage), {"model": self.model.state_dict()})
+                if main:
+                    save_checkpoint(self.files.last, {
+                        "model": self.model.state_dict(), "optimizer": opt.state_dict(),
+                        "scheduler": sched.state_dict(), "rng": torch.get_rng_state(),
+                        "stage": stage, "epochs_done": epoch + 1, "step": step, "best": best,
+                        "stage_best": stage_best})
+                barrier(self.dist)  # rank 0's checkpoints are on disk before anyone reads them
         bar.close()
         self.model.load_state_dict(load_checkpoint(self.files.best())["model"])
         self.model.set_stage(best["stage"])
@@ -219,6 +301,8 @@ class Trainer:
         return self.cfg.epochs_stage1 if stage == 1 else self.cfg.epochs_stage2
 
     def _log(self, row: dict) -> None:
+        if not self.dist.is_main:  # rank 0 logs the global values for every rank
+            return
         self.files.log.parent.mkdir(parents=True, exist_ok=True)
         with open(self.files.log, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(row) + "\n")

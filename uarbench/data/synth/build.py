@@ -75,7 +75,7 @@ def study_slots(config: SynthConfig) -> Iterator[tuple[str, int, str]]:
 def make_study(config: SynthConfig, split: str, index: int, study_id: str) -> SynthStudy:
     key = StudyKey(config.seed, split, index)
     findings = sample_findings(key.rng(FINDINGS))
-    plan = plan_report(findings, key.rng(GRAMMAR))
+    plan = plan_report(findings, key.rng(GRAMMAR), config.report_style)
     frontal, lateral = render_study(findings, sample_anatomy(key.rng(ANATOMY)), config.size)
     return SynthStudy(study_id, split, report_text(plan), label_vector(plan), findings,
                       frontal, lateral)

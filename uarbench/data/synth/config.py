@@ -26,6 +26,10 @@ class SynthConfig:
     n_test: int = 200
     size: int = 128
     seed: int = 0
+    # "structured": one template, fixed section order, so every word is explained by the image
+    # (the default: a one-minute CPU model can learn it); "varied": paraphrases and shuffled
+    # sentence order, closer to free-text reports and harder (see docs in uarbench.data.synth)
+    report_style: str = "structured"
     version: str = VERSION
 
     def __post_init__(self) -> None:
@@ -42,6 +46,9 @@ class SynthConfig:
                 problems.append(f"size must be at least 64 and a multiple of 8 (got {self.size})")
             if self.seed < 0:
                 problems.append(f"seed must be non-negative (got {self.seed})")
+        if self.report_style not in ("varied", "structured"):
+            problems.append(f"report_style must be 'varied' or 'structured' "
+                            f"(got {self.report_style!r})")
         if self.version != VERSION:
             problems.append(f"version {self.version!r} is not the one this generator makes "
                             f"({VERSION!r})")

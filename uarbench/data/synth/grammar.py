@@ -53,6 +53,25 @@ class _Pick:
         return [items[i] for i in order]
 
 
+class _Template(_Pick):
+    """The structured-reporting style: the first phrasing of every statement, a chance taken
+    when it is at least even, sections in their fixed order. The report is then a function of
+    the findings alone, as with a structured-reporting template: every word a model must learn
+    is explained by the image."""
+
+    def one(self, options: Sequence):
+        return options[0]
+
+    def chance(self, p: float) -> bool:
+        return p >= 0.5
+
+    def shuffle(self, items: list) -> list:
+        return list(items)
+
+
+REPORT_STYLES = {"varied": _Pick, "structured": _Template}
+
+
 def lobe_name(side: str, lobe: str) -> str:
     if lobe == "middle":
         return "right middle lobe" if side == "right" else "lingula"
@@ -376,9 +395,11 @@ def _bones(f: StudyFindings, pk: _Pick) -> list[Statement]:
 
 
 # --- the report ---------------------------------------------------------------------------------
-def plan_report(f: StudyFindings, rng: np.random.Generator) -> list[Statement]:
-    """The sentence plan of one report (text and mentions per sentence)."""
-    pk = _Pick(rng)
+def plan_report(f: StudyFindings, rng: np.random.Generator,
+                style: str = "varied") -> list[Statement]:
+    """The sentence plan of one report (text and mentions per sentence); ``style`` "varied"
+    (paraphrases and orders drawn from ``rng``) or "structured" (one template)."""
+    pk = REPORT_STYLES[style](rng)
     heart = _heart(f, pk)
 
     lung_pos: list[list[Statement]] = []

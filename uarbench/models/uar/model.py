@@ -50,7 +50,8 @@ class UARModel(nn.Module):
         self.cfg = cfg
         self.lsu = LSUEmbedding(cfg)  # text table always; image table only with cfg.lsu
         self.cnn = (None if cfg.lsu else
-                    CNNPatchEncoder(cfg.cnn_arch, cfg.d_model, cfg.n_views, cfg.dropout, cfg.cnn_weights))
+                    CNNPatchEncoder(cfg.cnn_arch, cfg.d_model, cfg.n_views, cfg.dropout, cfg.cnn_weights,
+                                     cfg.cnn_width))
         self.cra = CRA(cfg) if cfg.cra_integration else None
         layer_args = (cfg.n_layers, cfg.d_model, cfg.n_heads, cfg.d_ff, cfg.dropout, cfg.norm_first)
         self.encoder = TransformerEncoder(*layer_args)

@@ -1,0 +1,65 @@
+"""``uarbench compare``: a results folder into a leaderboard / paper table (one library call,
+:func:`uarbench.compare.table.build_comparison`, then a writer and optionally the plots)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+# the names registered in uarbench.compare.formats.FORMATS (kept here so that building the
+# parser imports nothing heavy; a test checks that the two agree)
+FORMAT_NAMES = ("md", "latex", "csv", "html", "json")
+
+
+def add_compare_parser(sub) -> argparse.ArgumentParser:
+    """Register ``compare`` on the ``uarbench`` sub-command parsers."""
+    from uarbench.compare.reported import REFERENCE_SETS
+    p = sub.add_parser("compare", help="leaderboard / paper table of a results folder "
+                       "(seed variance, CIs, significance vs a baseline, signatures)")
+    p.add_argument("root", type=Path, help="results folder (<root>/<suite>/<run>/run.json) "
+                   "or one suite's folder")
+    p.add_argument("--suite", help="suite to tabulate (needed when the folder holds several)")
+    p.add_argument("--baseline", metavar="ROW", help="row the significance tests compare "
+                   "against (default: the suite's first trained row, else its first row)")
+    p.add_argument("--format", choices=FORMAT_NAMES,
+                   help="default: from --out's suffix, else md")
+    p.add_argument("--out", type=Path, help="file to write (default: print)")
+    p.add_argument("--reference-rows", choices=REFERENCE_SETS.names(),
+                   help="add the numbers reported in the paper for this suite and dataset")
+    p.add_argument("--plots", type=Path, metavar="DIR", help="also write PNG figures here")
+    p.add_argument("--metrics", help="comma-separated metric names or patterns, e.g. "
+                   "'BLEU-*,CIDEr,CE-F1*' (default: all)")
+    p.add_argument("--benchmark", type=Path, help="benchmark file giving the row order "
+                   "(default: ./benchmark.toml)")
+    p.add_argument("--no-significance", action="store_true",
+                   help="skip bootstrap CIs and tests (fast)")
+    p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (1000)")
+    p.add_argument("--trials", type=int, default=10000, help="randomization trials (10000)")
+    p.add_argument("--seed", type=int, default=0, help="seed of resamples and trials (0)")
+    p.add_argument("--alpha", type=float, default=0.05, help="family-wise level for Holm (0.05)")
+    p.add_argument("--digits", type=int, default=4, help="decimals shown (4)")
+    p.set_defaults(func=cmd_compare)
+    return p
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from uarbench.compare.formats import format_for, write_table
+    from uarbench.compare.table import build_comparison
+    fmt = format_for(args.out, args.format)
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
+    table = build_comparison(args.root, args.suite, baseline=args.baseline,
+                             reference_rows=args.reference_rows, metrics=metrics,
+                             significance=not args.no_significance,
+                             n_resamples=args.resamples, trials=args.trials, seed=args.seed,
+                             alpha=args.alpha, benchmark=args.benchmark)
+    text = write_table(table, fmt, args.out, digits=args.digits)
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        print(f"wrote {args.out} ({fmt}: suite {table.suite}, {len(table.rows)} rows, "
+              f"baseline {table.baseline})")
+    if args.plots is not None:
+        from uarbench.compare.plots import write_plots
+        for path in write_plots(table, args.plots):
+            print(f"wrote {path}")
+    return 0

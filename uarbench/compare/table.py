@@ -1,0 +1,476 @@
+"""The comparison table of one suite: rows x metric columns, seed variance, CIs, significance
+against a baseline row, signatures, and optional reported rows from the paper.
+
+:func:`build_comparison` is the library call behind ``uarbench compare``. Conventions (every one
+also written into the table's notes / legend, so a reader of the output sees them):
+
+- Rows: the suite's rows, in the order of the suite in benchmark.toml when that file declares it
+  (others after, by name). A row's seeds are the seeds of its run folders; a row with more than
+  one shows "mean ± sd" over seeds (sample sd, ddof 1: *seed variance*, not a CI).
+- Missing: a metric missing or unavailable in any seed's run, or any of the row's run folders
+  incomplete (failed, interrupted), makes the cell "—": never an average of what happens to
+  exist.
+- Columns: one per metric and signature. When runs carry different signatures for one metric
+  name, the column is split ("BLEU-4 [a]", "BLEU-4 [b]"), each row's number goes under its own
+  signature, and a note says so: two numbers with different signatures never share a column.
+- Baseline: ``baseline`` if given, else the suite's first complete *trained* row (a row whose
+  runs have a training log: ``base`` in main/ablations, the paper's setting in basis/fusion),
+  else the first complete row. A floor is a poor default: every trained model beats it.
+- CI: 95% paired-bootstrap percentile interval over the test reports of the row's per-seed
+  mean score (:mod:`uarbench.compare.significance`; for one seed, the run's own CI).
+- Significance: paired approximate randomization against the baseline on each column; Holm's
+  step-down correction across *all* tests of the table (m in the test signature); † marks a
+  significant improvement, ‡ a significant degradation (Holm-adjusted p <= alpha).
+- Paired tests need the same test reports: every run's per_report_stats.csv must cover the same
+  study ids (rows are aligned by id), else one error names the file.
+- Reported rows (``reference_rows="paper"``) carry their source and never enter a test.
+"""
+from __future__ import annotations
+
+import fnmatch
+import string
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+
+from uarbench.compare.reported import REFERENCE_SETS, ReportedRow
+from uarbench.compare.significance import (SEED_STATISTIC, seed_mean_comparison,
+                                           significance_signature)
+from uarbench.errors import UarbenchError
+from uarbench.metrics.base import MetricFamily
+from uarbench.results import RunFolder, suite_runs
+from uarbench.stats.holm import holm_adjust
+from uarbench.stats.seeds import LABEL as SEED_LABEL
+from uarbench.stats.seeds import seed_variance
+
+PER_REPORT_FILE = "per_report_stats.csv"
+TRAIN_LOG = "train_log.jsonl"
+MISSING = "—"
+ARROWS = {True: "↑", False: "↓"}
+BETTER, WORSE = "†", "‡"
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str                  # unique: "BLEU-4", or "BLEU-4 [b]" when split by signature
+    metric: str
+    signature: str            # of every number in the column ("" when none is available)
+    higher_is_better: bool = True
+    split: str | None = None  # "a", "b", ... when the metric's column is split
+
+    @property
+    def header(self) -> str:
+        return f"{self.key} {ARROWS[self.higher_is_better]}"
+
+
+@dataclass(frozen=True)
+class RowInfo:
+    name: str
+    model: str = ""
+    seeds: tuple[int, ...] = ()             # seeds with a run folder
+    run_dirs: tuple[str, ...] = ()          # the complete runs' folders, in seed order
+    incomplete: tuple[str, ...] = ()        # "run: why" of its incomplete run folders
+    trained: bool = False
+    kind: str = "measured"                  # "measured" | "reported"
+    source: str = "measured"
+
+
+@dataclass(frozen=True)
+class Cell:
+    mean: float | None = None               # mean over seeds (the number shown)
+    sd: float | None = None                 # sample sd over seeds; None with one seed
+    n_seeds: int = 0
+    values: tuple[float | None, ...] = ()   # per seed, in the row's seed order
+    missing: str | None = None              # why the cell is "—"
+    ci: tuple[float, float] | None = None
+    difference: float | None = None         # row - baseline (per-seed means)
+    difference_ci: tuple[float, float] | None = None
+    p_value: float | None = None            # paired AR, two-sided, before Holm
+    p_holm: float | None = None
+    significant: bool | None = None
+    better: bool | None = None              # the difference is an improvement
+    untested: str | None = None             # why there is no p-value
+
+    @property
+    def marker(self) -> str:
+        if not self.significant:
+            return ""
+        return BETTER if self.better else WORSE
+
+
+@dataclass(frozen=True)
+class ComparisonTable:
+    suite: str
+    dataset: str
+    baseline: str | None
+    rows: tuple[RowInfo, ...]
+    columns: tuple[Column, ...]
+    cells: dict[tuple[str, str], Cell]      # (row name, column key) -> cell
+    notes: tuple[str, ...] = ()
+    test_signatures: dict[str, str] = field(default_factory=dict)   # column key -> signature
+    alpha: float = 0.05
+    confidence: float = 0.95
+    holm_m: int = 0
+    provenance: dict = field(default_factory=dict)
+
+    def cell(self, row: str, column: str) -> Cell:
+        return self.cells.get((row, column), Cell(missing="not reported"))
+
+    def column(self, key: str) -> Column:
+        for c in self.columns:
+            if c.key == key:
+                return c
+        raise KeyError(key)
+
+    def legend(self) -> list[str]:
+        """What the numbers mean, in words (printed under every format)."""
+        pct = f"{self.confidence:.0%}"
+        lines = [f"Cells: score of one seed, or mean ± sd over the row's training seeds "
+                 f"({SEED_LABEL}, sample sd); {MISSING}: missing in at least one seed's run "
+                 "(never averaged over the seeds that have it).",
+                 f"CI: {pct} paired-bootstrap percentile interval over the test reports "
+                 f"({SEED_STATISTIC}: each resample scores every seed's run on the same reports "
+                 "and averages them; one seed: the run's own CI)."]
+        if self.baseline is not None and self.test_signatures:
+            lines.append(f"{BETTER} / {WORSE}: significantly better / worse than the baseline "
+                         f"{self.baseline!r} (paired approximate randomization, Holm-adjusted "
+                         f"p ≤ {self.alpha:g} across the table's {self.holm_m} comparisons).")
+        lines.append("↑ / ↓: higher / lower is better. Reported rows: numbers from the "
+                     "literature, not measured here, never tested.")
+        return lines
+
+    def records(self) -> list[dict]:
+        """One flat record per (row, column): every number, CI, p-value and signature."""
+        out = []
+        for r in self.rows:
+            for c in self.columns:
+                cell = self.cell(r.name, c.key)
+                ci, dci = cell.ci or (None, None), cell.difference_ci or (None, None)
+                out.append({
+                    "row": r.name, "kind": r.kind, "source": r.source, "model": r.model,
+                    "seeds": " ".join(map(str, r.seeds)), "baseline": r.name == self.baseline,
+                    "column": c.key, "metric": c.metric, "higher_is_better": c.higher_is_better,
+                    "mean": cell.mean, "sd": cell.sd, "n_seeds": cell.n_seeds,
+                    "ci_lo": ci[0], "ci_hi": ci[1], "difference": cell.difference,
+                    "difference_ci_lo": dci[0], "difference_ci_hi": dci[1],
+                    "p_value": cell.p_value, "p_holm": cell.p_holm,
+                    "significant": cell.significant, "missing": cell.missing,
+                    "untested": cell.untested,
+                    "signature": c.signature if r.kind == "measured" else r.source,
+                    "test_signature": (self.test_signatures.get(c.key)
+                                       if r.kind == "measured" else None)})
+        return out
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.records())
+
+    def to_dict(self) -> dict:
+        return {"schema_version": 1, "suite": self.suite, "dataset": self.dataset,
+                "baseline": self.baseline, "alpha": self.alpha, "confidence": self.confidence,
+                "holm_m": self.holm_m, "columns": [asdict(c) for c in self.columns],
+                "rows": [{**asdict(r), "cells": {
+                    c.key: asdict(self.cell(r.name, c.key)) for c in self.columns}}
+                    for r in self.rows],
+                "test_signatures": self.test_signatures, "legend": self.legend(),
+                "notes": list(self.notes), "provenance": self.provenance}
+
+
+def build_comparison(root: str | Path, suite: str | None = None, *,
+                     baseline: str | None = None, reference_rows: str | None = None,
+                     metrics: Sequence[str] | None = None, significance: bool = True,
+                     n_resamples: int = 1000, trials: int = 10000, seed: int = 0,
+                     confidence: float = 0.95, alpha: float = 0.05,
+                     benchmark: str | Path | None = None) -> ComparisonTable:
+    """The comparison table of ``suite`` under the results folder ``root`` (module docstring).
+
+    ``metrics``: column names or shell patterns (``"BLEU-*"``), default every metric;
+    ``significance``: False skips CIs and tests (fast); ``reference_rows``: a registered set of
+    reported rows (``"paper"``); ``benchmark``: the benchmark file giving the row order.
+    """
+    if not 0 < alpha < 1 or not 0 < confidence < 1:
+        raise UarbenchError(f"alpha and confidence must be in (0, 1), got {alpha} and "
+                            f"{confidence}.", fix="use e.g. alpha 0.05, confidence 0.95.")
+    suite, folders = suite_runs(root, suite)
+    notes: list[str] = []
+    rows = _rows(suite, folders, benchmark)
+    records = {r.name: [f.record for f in folders if f.row == r.name and f.complete]
+               for r in rows}
+    for r in rows:
+        records[r.name].sort(key=lambda rec: int(rec["seed"]))
+        if r.incomplete:
+            notes.append(f"row {r.name!r}: incomplete run(s) {'; '.join(r.incomplete)}; "
+                         f"its cells show {MISSING}.")
+    columns = _columns([rec for r in rows for rec in records[r.name]], metrics, notes)
+    cells = {(r.name, c.key): _cell(r, records[r.name], c) for r in rows for c in columns}
+    base = _baseline(rows, baseline)
+    datasets = sorted({str(rec.get("dataset", {}).get("name")) for recs in records.values()
+                       for rec in recs})
+    dataset = datasets[0] if len(datasets) == 1 else "+".join(datasets)
+    test_sigs: dict[str, str] = {}
+    holm_m = 0
+    if significance:
+        test_sigs, holm_m = _significance(rows, columns, cells, base, n_resamples=n_resamples,
+                                          trials=trials, seed=seed, confidence=confidence,
+                                          alpha=alpha, notes=notes)
+    reported: list[RowInfo] = []
+    if reference_rows is not None:
+        ref = REFERENCE_SETS.get(reference_rows)(dataset, suite)
+        if ref.note:
+            notes.append(f"reference rows ({reference_rows}): {ref.note}")
+        for rr in ref.rows:
+            info = RowInfo(f"{rr.label} (reported)", kind="reported", source=rr.source)
+            reported.append(info)
+            cells.update(_reported_cells(info.name, rr, columns))
+    return ComparisonTable(suite, dataset, base, tuple(rows) + tuple(reported), tuple(columns),
+                           cells, tuple(notes), test_sigs, alpha, confidence, holm_m,
+                           _provenance(records))
+
+
+def _rows(suite: str, folders: list[RunFolder], benchmark: str | Path | None) -> list[RowInfo]:
+    names = list(dict.fromkeys(f.row for f in folders))
+    order = _suite_row_order(suite, benchmark)
+    names.sort(key=lambda n: (order.index(n), "") if n in order else (len(order), n))
+    out = []
+    for name in names:
+        mine = sorted((f for f in folders if f.row == name), key=lambda f: f.seed)
+        done = [f for f in mine if f.complete]
+        model = done[0].record["model"] if done else ""
+        trained = bool(done) and all(TRAIN_LOG in f.record.get("files", {}) for f in done)
+        out.append(RowInfo(name, model, tuple(f.seed for f in mine),
+                           tuple(str(f.path) for f in done),
+                           tuple(f"{f.run}: {f.why_incomplete()}" for f in mine
+                                 if not f.complete), trained))
+    return out
+
+
+def _suite_row_order(suite: str, benchmark: str | Path | None) -> list[str]:
+    """Row names of ``suite`` in benchmark.toml order; [] when no benchmark file declares it."""
+    from uarbench.config import find_benchmark_file, load_benchmark
+    path = find_benchmark_file(benchmark)
+    if path is None or not path.is_file():
+        if benchmark is not None:
+            raise UarbenchError("benchmark file not found.", file=benchmark,
+                                fix="pass the benchmark.toml the suite was run with.")
+        return []
+    rows = load_benchmark(path).suites.get(suite, {}).get("rows", [])
+    return [r["name"] for r in rows if isinstance(r, dict) and "name" in r]
+
+
+def _columns(records: list[dict], patterns: Sequence[str] | None,
+             notes: list[str]) -> list[Column]:
+    names = list(dict.fromkeys(m for rec in records for m in rec.get("metrics", {})))
+    if patterns:
+        chosen = []
+        for p in patterns:
+            # exact names first: CE names hold brackets, which are patterns to fnmatch
+            hits = [n for n in names if n == p] or [n for n in names
+                                                    if fnmatch.fnmatchcase(n, p)]
+            if not hits:
+                raise UarbenchError(f"no metric matches {p!r}.",
+                                    fix=f"use names or patterns of: {', '.join(names)}.")
+            chosen += [h for h in hits if h not in chosen]
+        names = chosen
+    columns = []
+    for name in names:
+        entries = [rec["metrics"][name] for rec in records if name in rec.get("metrics", {})]
+        sigs = list(dict.fromkeys(e.get("signature", "") for e in entries
+                                  if e.get("value") is not None))
+        hib = bool(entries[0].get("higher_is_better", True))
+        if not sigs:
+            reasons = sorted({str(e.get("unavailable") or "no value") for e in entries})
+            notes.append(f"{name}: unavailable in every run ({'; '.join(reasons)}).")
+            columns.append(Column(name, name, entries[0].get("signature", ""), hib))
+        elif len(sigs) == 1:
+            columns.append(Column(name, name, sigs[0], hib))
+        else:
+            letters = string.ascii_lowercase
+            parts = ", ".join(f"[{letters[i]}]" for i in range(len(sigs)))
+            notes.append(f"{name}: the runs carry {len(sigs)} different signatures, so the "
+                         f"column is split ({parts}); numbers with different signatures are "
+                         "not comparable.")
+            columns += [Column(f"{name} [{letters[i]}]", name, s, hib, letters[i])
+                        for i, s in enumerate(sigs)]
+    return columns
+
+
+def _cell(row: RowInfo, records: list[dict], column: Column) -> Cell:
+    if row.incomplete:
+        runs = ", ".join(i.split(":")[0] for i in row.incomplete)
+        return Cell(missing=f"incomplete run(s): {runs}")
+    values: list[float | None] = []
+    why: list[str] = []
+    for rec in records:
+        m = rec.get("metrics", {}).get(column.metric)
+        if m is None:
+            values.append(None)
+            why.append(f"{rec['run']}: no {column.metric}")
+        elif m.get("value") is None:
+            values.append(None)
+            why.append(f"{rec['run']}: {m.get('unavailable') or 'no value'}")
+        elif m.get("signature", "") != column.signature:
+            values.append(None)
+            why.append(f"{rec['run']}: another signature")
+        else:
+            values.append(float(m["value"]))
+    if why:
+        return Cell(n_seeds=len(records), values=tuple(values), missing="; ".join(why))
+    summary = seed_variance({rec["seed"]: {column.metric: v}
+                             for rec, v in zip(records, values)})[column.metric]
+    return Cell(summary.mean, summary.sd, summary.n_seeds, tuple(values))
+
+
+def _baseline(rows: list[RowInfo], baseline: str | None) -> str | None:
+    names = [r.name for r in rows]
+    if baseline is not None:
+        if baseline not in names:
+            raise UarbenchError(f"baseline {baseline!r} is not a row of this table.",
+                                fix=f"use one of: {', '.join(names)}.")
+        return baseline
+    complete = [r for r in rows if r.run_dirs and not r.incomplete]
+    trained = [r.name for r in complete if r.trained]
+    return (trained or [r.name for r in complete] or names or [None])[0]
+
+
+def _significance(rows: list[RowInfo], columns: list[Column], cells: dict, baseline: str | None,
+                  *, n_resamples: int, trials: int, seed: int, confidence: float, alpha: float,
+                  notes: list[str]) -> tuple[dict[str, str], int]:
+    """Fill CIs, differences and Holm-adjusted p-values into ``cells``; test signatures + m."""
+    from uarbench.stats.compare import _family_key, stats_from_frame
+    frames = _per_report_frames(rows)
+    groups: dict[tuple, list[Column]] = {}
+    families: dict[str, MetricFamily] = {}
+    for c in columns:
+        found = _family_key(c.metric)
+        if found is None:
+            notes.append(f"{c.key}: no metric family known for it: no CI or test.")
+            continue
+        key, family = found
+        reason = family.unavailable_reason()
+        if reason is not None:
+            notes.append(f"{c.key}: no CI or test on this machine ({reason}).")
+            continue
+        eligible = []
+        for r in rows:
+            if cells[(r.name, c.key)].missing is None and all(
+                    _has_columns(frames[d], family) for d in r.run_dirs):
+                eligible.append(r.name)
+        families[key] = family
+        groups.setdefault((key, tuple(eligible)), []).append(c)
+    tested: list[tuple[str, str]] = []
+    for (key, eligible), cols in groups.items():
+        if not eligible:
+            continue
+        family = families[key]
+        systems = {r.name: [stats_from_frame(family, frames[d]) for d in r.run_dirs]
+                   for r in rows if r.name in eligible}
+        base = baseline if baseline in systems and len(systems) > 1 else None
+        res = seed_mean_comparison(systems, family, baseline=base, n_resamples=n_resamples,
+                                   trials=trials, seed=seed, confidence=confidence)
+        for c in cols:
+            for name in eligible:
+                e = res[name][c.metric]
+                old = cells[(name, c.key)]
+                cells[(name, c.key)] = Cell(**{**asdict(old), "ci": e.ci,
+                                               "difference": e.difference,
+                                               "difference_ci": e.difference_ci,
+                                               "p_value": e.p_value, "untested": e.untested})
+                if e.p_value is not None:
+                    tested.append((name, c.key))
+        if baseline is not None and base is None:
+            notes.append(f"{', '.join(c.key for c in cols)}: the baseline {baseline!r} has no "
+                         "number here: no test.")
+    adjusted = holm_adjust([cells[k].p_value for k in tested])
+    hib = {c.key: c.higher_is_better for c in columns}
+    for k, q in zip(tested, adjusted):
+        cell = cells[k]
+        better = (cell.difference or 0.0) > 0 if hib[k[1]] else (cell.difference or 0.0) < 0
+        cells[k] = Cell(**{**asdict(cell), "p_holm": q,
+                           "significant": q is not None and q <= alpha, "better": better})
+    sigs = {}
+    for (key, _), cols in groups.items():
+        for c in cols:
+            sigs[c.key] = significance_signature(c.metric, families[key],
+                                                 n_resamples=n_resamples, trials=trials,
+                                                 seed=seed, confidence=confidence, alpha=alpha,
+                                                 holm_m=len(tested))
+    return sigs, len(tested)
+
+
+def _has_columns(frame: pd.DataFrame, family: MetricFamily) -> bool:
+    from uarbench.stats.compare import family_columns
+    return all(c in frame.columns for c in family_columns(family))
+
+
+def _per_report_frames(rows: list[RowInfo]) -> dict[str, pd.DataFrame]:
+    """run folder -> its per-report statistics, rows aligned to one order of study ids.
+
+    Paired tests compare report i of one run with report i of another: every run must have
+    scored the same study ids (aligned here by id), else the error names the first file off."""
+    frames: dict[str, pd.DataFrame] = {}
+    ref_ids: list[str] | None = None
+    ref_file: Path | None = None
+    for r in rows:
+        for d in r.run_dirs:
+            path = Path(d) / PER_REPORT_FILE
+            if not path.is_file():
+                raise UarbenchError("no per-report statistics: CIs and tests need them.",
+                                    file=path, fix="re-run the run (or `uarbench eval`), or "
+                                    "pass --no-significance.")
+            frame = pd.read_csv(path)
+            if "id" not in frame.columns:
+                raise UarbenchError("no `id` column: reports cannot be paired across runs.",
+                                    file=path, fix="re-score the run with this uarbench "
+                                    "version (it writes an id column).")
+            frame["id"] = frame["id"].astype(str)
+            frame = frame.set_index("id")
+            if frame.index.has_duplicates:
+                raise UarbenchError("duplicate study ids.", file=path,
+                                    fix="re-score the run: one row per test study.")
+            if ref_ids is None:
+                ref_ids, ref_file = list(frame.index), path
+            elif set(frame.index) != set(ref_ids):
+                extra = sorted(set(frame.index) - set(ref_ids))[:3]
+                lack = sorted(set(ref_ids) - set(frame.index))[:3]
+                raise UarbenchError(
+                    f"scored other test studies than {ref_file} ({len(frame)} vs "
+                    f"{len(ref_ids)} reports; extra: {', '.join(extra) or 'none'}; "
+                    f"lacking: {', '.join(lack) or 'none'}): paired tests are impossible.",
+                    file=path, fix="score every run of the suite on the same dataset build "
+                    "and split, or pass --no-significance for a table without tests.")
+            frames[d] = frame.loc[ref_ids]
+    return frames
+
+
+def _reported_cells(name: str, rr: ReportedRow, columns: list[Column]) -> dict:
+    out = {}
+    placed: set[str] = set()
+    for c in columns:
+        v = rr.value(c.metric)
+        if v is None or c.metric in placed:
+            out[(name, c.key)] = Cell(missing="not reported")
+            continue
+        placed.add(c.metric)           # a split column: the first of its parts
+        out[(name, c.key)] = Cell(mean=v, n_seeds=0, values=(v,))
+    return out
+
+
+def _provenance(records: dict[str, list[dict]]) -> dict:
+    recs = [rec for rs in records.values() for rec in rs]
+
+    def distinct(get) -> list:
+        return sorted({str(get(rec)) for rec in recs})
+    prov = [rec.get("provenance", {}) for rec in recs]
+    return {
+        "runs": sum(len(rs) for rs in records.values()),
+        "git_commits": sorted({str(p.get("git", {}).get("commit")) for p in prov}),
+        "git_dirty": any(bool(p.get("git", {}).get("dirty")) for p in prov),
+        "uarbench_versions": sorted({str(p.get("versions", {}).get("uarbench")) for p in prov}),
+        "benchmark_versions": distinct(lambda r: r.get("benchmark_version")),
+        "dataset_sha256": distinct(lambda r: r.get("dataset", {}).get("sha256")),
+        "presets": distinct(lambda r: r.get("preset")),
+        "devices": distinct(lambda r: r.get("device")),
+        "time_utc": [min((str(p.get("time_utc")) for p in prov), default=None),
+                     max((str(p.get("time_utc")) for p in prov), default=None)],
+    }

@@ -1,0 +1,63 @@
+"""Seed variance: mean +/- sample standard deviation of a score over training seeds.
+
+This is the spread caused by training randomness (initialisation, data order), not test-sample
+uncertainty: it is labelled "seed variance" and kept apart from bootstrap confidence intervals,
+which say how much the score of *one* model would move with another test sample. Report both.
+The standard deviation uses ddof=1 (sample sd); with one seed it is missing, not 0. A metric
+missing (or unavailable) in any seed's run is reported as missing, never averaged over the
+seeds that happen to have it.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Mapping
+
+LABEL = "seed variance"
+
+
+@dataclass(frozen=True)
+class SeedSummary:
+    metric: str
+    mean: float | None
+    sd: float | None                 # sample sd (ddof=1); None with fewer than 2 seeds
+    seeds: tuple[str, ...]           # the seeds that entered
+    missing: tuple[str, ...] = ()    # seeds whose run lacks this metric: then mean is None
+
+    @property
+    def n_seeds(self) -> int:
+        return len(self.seeds)
+
+    def __str__(self) -> str:
+        if self.mean is None:
+            return f"missing (no value for seed(s) {', '.join(self.missing)})"
+        sd = "n/a" if self.sd is None else f"{self.sd:.4f}"
+        return f"{self.mean:.4f} ± {sd} ({LABEL}: sd over {self.n_seeds} training seeds)"
+
+    def to_dict(self) -> dict:
+        return {"mean": self.mean, "sd": self.sd, "n_seeds": self.n_seeds,
+                "seeds": list(self.seeds), "missing": list(self.missing), "label": LABEL}
+
+
+def seed_variance(runs: Mapping[object, Mapping[str, float | None]]) -> dict[str, SeedSummary]:
+    """metric -> mean +/- sd over ``runs`` ({seed: {metric: value}}), in first-seen order."""
+    if not runs:
+        raise ValueError("no runs given: need {seed: {metric: value}} for at least one seed")
+    seeds = tuple(str(s) for s in runs)
+    metrics: list[str] = []
+    for scores in runs.values():
+        metrics += [m for m in scores if m not in metrics]
+    out = {}
+    for m in metrics:
+        values = [scores.get(m) for scores in runs.values()]
+        missing = tuple(s for s, v in zip(seeds, values)
+                        if v is None or (isinstance(v, float) and math.isnan(v)))
+        if missing:
+            out[m] = SeedSummary(m, None, None, seeds, missing)
+            continue
+        xs = [float(v) for v in values]  # type: ignore[arg-type]
+        mean = math.fsum(xs) / len(xs)
+        sd = (math.sqrt(math.fsum((x - mean) ** 2 for x in xs) / (len(xs) - 1))
+              if len(xs) > 1 else None)
+        out[m] = SeedSummary(m, mean, sd, seeds)
+    return out
