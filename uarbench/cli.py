@@ -78,7 +78,8 @@ def cmd_eval(a: argparse.Namespace) -> int:
                   cleaning=a.cleaning, metrics=bench.nlg_metrics if bench else None,
                   out_dir=out_dir, labeler=None if a.labeler == "none" else a.labeler,
                   labeler_kwargs=_labeler_kwargs(a), bootstrap=a.bootstrap,
-                  confidence=a.confidence, bootstrap_seed=a.bootstrap_seed)
+                  confidence=a.confidence, bootstrap_seed=a.bootstrap_seed,
+                  radgraph_model=a.radgraph_model, radgraph_model_type=a.radgraph_model_type)
     print(ev.table())
     print(f"wrote {out_dir / 'metrics.json'} and {out_dir / 'per_report_stats.csv'}"
           + ("" if a.labeler == "none" else ", labels_pred.csv and labels_ref.csv"))
@@ -149,7 +150,12 @@ def cmd_run(a: argparse.Namespace) -> int:
     runs = runs[runs["run"].isin(names)]
     table = summary_table(runs, list(dict.fromkeys(s.row for s in report.specs)))
     if not table.empty:
-        print(tabulate(table, headers="keys", tablefmt="github"))
+        # the headline columns; `uarbench compare` shows every metric with CIs and tests
+        keep = [c for c in table.columns if not c.startswith(("CE-P", "CE-R"))
+                and not (table[c] == "—").all()]
+        print(tabulate(table[keep], headers="keys", tablefmt="github"))
+        print(f"(CE precision / recall, CIs and significance: uarbench compare {a.out} "
+              f"--suite {a.suite})")
     print(f"suite {a.suite}: {done} run(s) done, {skipped} skipped (complete), "
           f"{len(report.failures)} failed; results in {Path(a.out) / a.suite}")
     for o in report.failures:
@@ -296,6 +302,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="paired-bootstrap resamples for 95%% CIs (0: no CIs)")
     ev.add_argument("--confidence", type=float, default=0.95)
     ev.add_argument("--bootstrap-seed", type=int, default=0, help="0 is a seed like any other")
+    ev.add_argument("--radgraph-model", type=Path,
+                    help="local RadGraph model folder (radgraph package format) for RadGraph F1")
+    ev.add_argument("--radgraph-model-type", default="radgraph",
+                    choices=("radgraph", "radgraph-xl", "modern-radgraph-xl"))
     ev.set_defaults(func=cmd_eval)
 
     from uarbench.compare.cli import add_compare_parser

@@ -93,7 +93,8 @@ def evaluate(*, predictions: Mapping[str, str] | str | Path,
              labeler_kwargs: Mapping[str, object] | None = None,
              ce_conventions: Sequence[CEConvention] | None = None,
              bootstrap: int = 1000, confidence: float = 0.95,
-             bootstrap_seed: int = 0) -> Evaluation:
+             bootstrap_seed: int = 0, radgraph_model: str | Path | None = None,
+             radgraph_model_type: str = "radgraph") -> Evaluation:
     """Score predictions; write metrics.json + per-report statistics to ``out_dir`` if given.
 
     Give exactly one of ``references`` (mapping or JSONL/CSV file with id, reference) and
@@ -101,7 +102,9 @@ def evaluate(*, predictions: Mapping[str, str] | str | Path,
     ``labeler``: a registered labeler name for clinical efficacy (None: no CE), built with
     ``labeler_kwargs``; ``ce_conventions``: default :func:`default_ce_conventions`.
     ``bootstrap``: resamples for the percentile CI of every number (0: no CIs), at
-    ``confidence``, seeded with ``bootstrap_seed``.
+    ``confidence``, seeded with ``bootstrap_seed``. ``radgraph_model``: a local RadGraph model
+    folder (``radgraph`` package format) for RadGraph F1; without one RadGraph is reported as
+    "unavailable: <reason>".
     """
     if isinstance(bootstrap, bool) or not isinstance(bootstrap, int) or bootstrap < 0:
         raise UarbenchError(f"bootstrap must be a number of resamples >= 0, got {bootstrap!r}.",
@@ -151,6 +154,12 @@ def evaluate(*, predictions: Mapping[str, str] | str | Path,
         if ce_stats is not None:
             per_report = pd.concat([per_report, ce_stats], axis=1)
             families += ce_families(ce_conventions)
+    rg_results, rg_stats, rg_family = _radgraph(preds, ref_list, radgraph_model,
+                                                radgraph_model_type, signature_base)
+    results.update(rg_results)
+    if rg_stats is not None:
+        per_report = pd.concat([per_report, rg_stats], axis=1)
+        families.append(rg_family)
     per_report.index = pd.Index(ids, name="id")
     inputs["cleaning"] = cleaning
     intervals: dict[str, tuple[float, float]] = {}
@@ -218,6 +227,32 @@ def _clinical_efficacy(preds: list[str], refs: list[str], ids: list[str], name: 
                                   index=pd.Index(ids, name="id")).astype("Int64")
               for which, x in (("pred", pred_labels), ("ref", ref_labels))}
     return results, stats, frames
+
+
+def _radgraph(preds: list[str], refs: list[str], model: str | Path | None, model_type: str,
+              signature_base: dict) -> tuple[dict[str, MetricResult], pd.DataFrame | None,
+                                             MetricFamily]:
+    """RadGraph F1 results and per-report statistics (None when unavailable)."""
+    from uarbench.metrics.nlg import signature
+    from uarbench.metrics.radgraph import RadGraphAnnotator, RadGraphF1
+    family = RadGraphF1(RadGraphAnnotator(model, model_type))
+    n = len(preds)
+    reason = family.unavailable_reason()
+    stats = None
+    if reason is None:
+        try:
+            stats = family.stats(preds, refs)  # (n, 4)
+        except MetricUnavailable as e:
+            reason = f"unavailable: {e}"
+    if stats is None:
+        reason = reason if reason.startswith("unavailable") else f"unavailable: {reason}"
+        return {name: MetricResult(name, None, signature(family, name, n, signature_base),
+                                   unavailable=reason) for name in family.names}, None, family
+    values = family.score_from_stats(stats)
+    results = {name: MetricResult(name, values[name], signature(family, name, n, signature_base))
+               for name in family.names}
+    frame = pd.DataFrame(stats, columns=[f"{family.family}.{c}" for c in family.stat_names])
+    return results, frame, family
 
 
 def _intervals(families: Sequence[MetricFamily], per_report: pd.DataFrame, n_resamples: int,

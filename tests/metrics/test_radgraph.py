@@ -272,3 +272,24 @@ def test_end_to_end_matches_f1radgraph_with_random_weights(tmp_path):
                                    atol=1e-12)
     assert stats[1, 0] == 1.0 and stats[2].tolist() == [0.0] * 4  # identical; empty prediction
     assert 0.0 < stats[0, 0] < 1.0  # the random model does find (different) entities
+
+
+@pytest.mark.slow
+def test_evaluate_reports_radgraph_with_a_model_and_unavailable_without(tmp_path):
+    """`uarbench eval` path: RadGraph F1 with its CI and per-report columns when a model folder
+    is given; "unavailable: <reason>" (never 0) without one."""
+    pytest.importorskip("radgraph")
+    from uarbench.evaluate import evaluate
+    folder = build_random_radgraph(tmp_path)
+    refs = {"a": "no pleural effusion .", "b": "mild edema .", "c": "the heart is normal ."}
+    preds = {"a": "no pleural effusion is seen .", "b": "mild edema .", "c": "clear lungs ."}
+    ev = evaluate(predictions=preds, references=refs, labeler=None, bootstrap=50,
+                  radgraph_model=folder, out_dir=tmp_path / "ev")
+    r = ev.metrics["RadGraph-F1-partial"]
+    assert r.value is not None and 0.0 <= r.value <= 1.0 and "model_type:radgraph" in r.signature
+    assert "RadGraph.partial" in ev.per_report.columns or any(
+        c.startswith("RadGraph.") for c in ev.per_report.columns)
+    assert "RadGraph-F1-partial" in ev.intervals
+    none = evaluate(predictions=preds, references=refs, labeler=None, bootstrap=0)
+    assert none.metrics["RadGraph-F1-partial"].value is None
+    assert none.metrics["RadGraph-F1-partial"].unavailable.startswith("unavailable:")

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from uarbench.models.uar.cra import (CRA, AddFusion, DualGate, NoFusion, OrthonormalBasis,
-                                     global_alignment_loss, masked_mean)
+                                     global_alignment_loss, identical_rows, masked_mean)
 from uar_helpers import make_cfg  # noqa: F401 (pytest fixtures)
 
 
@@ -112,3 +112,16 @@ def test_global_loss_masks_padding_and_handles_batch_of_one():
     fi = torch.randn(2, 4, 8)
     torch.testing.assert_close(global_alignment_loss(fi, padded, None, mask, 0.2),
                                global_alignment_loss(fi, fr, None, None, 0.2))
+
+
+def test_identical_reports_are_not_negatives():
+    ids = torch.tensor([[1, 5, 6, 2], [1, 5, 6, 2], [1, 7, 2, 0]])
+    same = identical_rows(ids)
+    assert same.tolist() == [[True, True, False], [True, True, False], [False, False, True]]
+    # images 0 and 1 share a report: with it counted as a negative the hinge cannot be met
+    fi = torch.tensor([[[1.0, 0.0]], [[1.0, 0.0]], [[0.0, 1.0]]])
+    fr = fi.clone()
+    assert global_alignment_loss(fi, fr, None, None, 0.2).item() > 0
+    assert global_alignment_loss(fi, fr, None, None, 0.2, same).item() == 0.0
+    # an anchor whose only other reports are duplicates has no negative and adds nothing
+    assert global_alignment_loss(fi[:2], fr[:2], None, None, 0.2, same[:2, :2]).item() == 0.0

@@ -28,7 +28,7 @@ from uarbench.models import register_model
 from uarbench.models.layers import TransformerDecoder, TransformerEncoder
 from uarbench.models.resnet import CNNPatchEncoder
 from uarbench.models.uar.config import UARConfig
-from uarbench.models.uar.cra import CRA, global_alignment_loss
+from uarbench.models.uar.cra import CRA, global_alignment_loss, identical_rows
 from uarbench.models.uar.lsu import LSUEmbedding
 from uarbench.models.uar.tir import TIR
 
@@ -132,7 +132,8 @@ class UARModel(nn.Module):
         targets = ids[:, 1:].masked_fill(~mask[:, 1:], -100)  # pad positions carry no loss
         ce = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-100)
         zero = ce.new_zeros(())
-        global_ = (global_alignment_loss(f_img, f_txt, None, mask, cfg.triplet_margin)
+        global_ = (global_alignment_loss(f_img, f_txt, None, mask, cfg.triplet_margin,
+                                         identical_rows(ids))
                    if cfg.cra_global_loss else zero)
         mask_loss = self.tir.mask_loss() if self.tir_active else zero
         loss = cfg.l1 * ce + cfg.l2 * global_ + cfg.l3 * mask_loss
