@@ -167,6 +167,11 @@ def test_ci_contains_the_mean_and_the_worse_row_is_marked_after_holm(table):
         assert worse.difference < 0 and worse.difference_ci[1] < 0
 
 
+def test_metrics_unavailable_in_every_run_are_a_note_not_a_column(table):
+    assert not any(c.key.startswith("RadGraph") for c in table.columns)
+    assert any(n.startswith("RadGraph-F1-partial: unavailable in every run") for n in table.notes)
+
+
 def test_identical_outputs_are_not_significant(table):
     for c in table.columns:
         same = table.cell("copy", c.key)

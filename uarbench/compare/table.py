@@ -279,9 +279,12 @@ def _columns(records: list[dict], patterns: Sequence[str] | None,
                                   if e.get("value") is not None))
         hib = bool(entries[0].get("higher_is_better", True))
         if not sigs:
+            # a metric no run could compute (RadGraph without a model) is a note, not a column
+            # of dashes, unless asked for by name
             reasons = sorted({str(e.get("unavailable") or "no value") for e in entries})
             notes.append(f"{name}: unavailable in every run ({'; '.join(reasons)}).")
-            columns.append(Column(name, name, entries[0].get("signature", ""), hib))
+            if patterns:
+                columns.append(Column(name, name, entries[0].get("signature", ""), hib))
         elif len(sigs) == 1:
             columns.append(Column(name, name, sigs[0], hib))
         else:
