@@ -133,10 +133,18 @@ def cmd_run(a: argparse.Namespace) -> int:
     from uarbench.results import load_runs, summary_table
     from uarbench.runner import run_suite
     root = None if a.data_root is None else str(Path(a.data_root).resolve())
+    scoring = {}
+    if a.labeler != "rules":
+        scoring["labeler"] = None if a.labeler == "none" else a.labeler
+        scoring["labeler_kwargs"] = {k: None if v is None else str(Path(v).resolve())
+                                     for k, v in _labeler_kwargs(a).items()}
+    if a.radgraph_model is not None:
+        scoring["radgraph_model"] = str(Path(a.radgraph_model).resolve())
+        scoring["radgraph_model_type"] = a.radgraph_model_type
     report = run_suite(a.suite, dataset=a.dataset, data_root=root, preset=a.preset,
                        seeds=a.seeds, device=a.device, out=a.out, overwrite=a.overwrite,
                        dry_run=a.dry_run, executor=a.executor, jobs=a.jobs,
-                       ray_address=a.ray_address, benchmark=a.benchmark)
+                       ray_address=a.ray_address, benchmark=a.benchmark, scoring=scoring)
     if a.dry_run:
         rows = [(s.name, s.model, s.dataset, s.preset, report.statuses[s.name]) for s in report.specs]
         print(tabulate(rows, headers=("run", "model", "dataset", "preset", "state")))
@@ -207,6 +215,13 @@ def _labeler_args(p: argparse.ArgumentParser, allow_none: bool) -> None:
                    help="local folder with the BERT tokenizer vocab.txt and config.json")
 
 
+def _radgraph_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--radgraph-model", type=Path,
+                   help="local RadGraph model folder (radgraph package format) for RadGraph F1")
+    p.add_argument("--radgraph-model-type", default="radgraph",
+                   choices=("radgraph", "radgraph-xl", "modern-radgraph-xl"))
+
+
 def cmd_label(a: argparse.Namespace) -> int:
     from uarbench.labeling.label_file import label_file
     out = label_file(a.reports, a.out, labeler=a.labeler, field=a.field, **_labeler_kwargs(a))
@@ -272,6 +287,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--ray-address", help="an existing Ray cluster (default: start one locally)")
     run.add_argument("--jobs", type=int, help="local runs at a time (default: benchmark.toml)")
     run.add_argument("--benchmark", type=Path, help="benchmark file (default: ./benchmark.toml)")
+    _labeler_args(run, allow_none=True)
+    _radgraph_args(run)
     run.set_defaults(func=cmd_run)
 
     lb = sub.add_parser("label", help="CheXpert labels (14 observations) for a reports file")
@@ -302,10 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="paired-bootstrap resamples for 95%% CIs (0: no CIs)")
     ev.add_argument("--confidence", type=float, default=0.95)
     ev.add_argument("--bootstrap-seed", type=int, default=0, help="0 is a seed like any other")
-    ev.add_argument("--radgraph-model", type=Path,
-                    help="local RadGraph model folder (radgraph package format) for RadGraph F1")
-    ev.add_argument("--radgraph-model-type", default="radgraph",
-                    choices=("radgraph", "radgraph-xl", "modern-radgraph-xl"))
+    _radgraph_args(ev)
     ev.set_defaults(func=cmd_eval)
 
     from uarbench.compare.cli import add_compare_parser

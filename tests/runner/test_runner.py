@@ -140,3 +140,34 @@ rows = [ { name = "constant", model = "constant" },
     assert [o.status for o in report.outcomes] == ["done", "done"]
     again = run_suite("floors", out=tmp_path / "res", benchmark=bench, executor="ray")
     assert [o.status for o in again.outcomes] == ["skipped", "skipped"]
+
+
+@pytest.mark.slow
+def test_scoring_options_reach_every_run_and_are_part_of_its_identity(tmp_path, cache):
+    bench = _bench(tmp_path)
+    bench.write_text(bench.read_text() + """
+[suites.floor]
+rows = [ { name = "constant", model = "constant" } ]
+""")
+    report = run_suite("floor", out=tmp_path / "res", benchmark=bench,
+                       scoring={"labeler": None})
+    assert report.ok
+    record = json.loads((tmp_path / "res" / "floor" / "constant-seed0" / "run.json").read_text())
+    assert "BLEU-4" in record["metrics"] and not any(k.startswith("CE-") for k in record["metrics"])
+    # the default scoring (rule labeler) is another configuration: not silently skipped
+    again = run_suite("floor", out=tmp_path / "res", benchmark=bench)
+    assert [o.status for o in again.outcomes] == ["failed"] and "--overwrite" in again.outcomes[0].error
+
+
+@pytest.mark.slow
+def test_shipped_smoke_suite_end_to_end_through_the_cli(tmp_path, cache, capsys):
+    out = tmp_path / "results"
+    assert main(["run", "--suite", "smoke", "--out", str(out), "--device", "cpu"]) == 0
+    printed = capsys.readouterr().out
+    assert "| constant" in printed and "| uar" in printed and "3 run(s) done" in printed
+    assert main(["run", "--suite", "smoke", "--out", str(out)]) == 0
+    assert "0 run(s) done, 3 skipped" in capsys.readouterr().out
+    assert main(["compare", str(out), "--suite", "smoke", "--format", "json",
+                 "--out", str(tmp_path / "t.json"), "--resamples", "50", "--trials", "50"]) == 0
+    table = json.loads((tmp_path / "t.json").read_text())
+    assert table and (tmp_path / "t.json").stat().st_size > 100

@@ -17,7 +17,7 @@ from pathlib import Path
 from uarbench.errors import UarbenchError
 from uarbench.io import atomic_write_jsonl, atomic_write_text
 from uarbench.runner.record import read_complete, spec_dict, write_run_record
-from uarbench.runner.suite import RunSpec, apply_mapping
+from uarbench.runner.suite import RunSpec, apply_mapping, thaw
 
 ERROR_LOG = "error.log"
 # what a finished trained run keeps: last.pt and the per-stage best are only for resuming
@@ -122,7 +122,7 @@ def _train(spec, dataset, run_dir, position, cache_dir):
         progress["position"] = position
     summary = train_model(model=spec.model, dataset=dataset, model_cfg=model_cfg,
                           train_cfg=train_cfg, out_dir=run_dir, cache_dir=cache_dir,
-                          progress=progress)
+                          progress=progress, scoring=thaw(spec.scoring))
     for rel in RESUME_ONLY:
         (run_dir / rel).unlink(missing_ok=True)
     files = [str(p.relative_to(run_dir)) for p in sorted(run_dir.rglob("*"))
@@ -143,7 +143,8 @@ def _floor(spec, dataset, run_dir):
     path = atomic_write_jsonl(run_dir / "predictions.jsonl", (
         {"id": s.id, "prediction": preds[s.id], "reference": dataset.clean(s.report)}
         for s in studies))
-    evaluate(predictions=path, dataset=dataset, split="test", out_dir=run_dir)
+    evaluate(predictions=path, dataset=dataset, split="test", out_dir=run_dir,
+             **thaw(spec.scoring))
     describe = getattr(model, "describe", None)
     config = {"model_name": spec.model, "params": dict(spec.params),
               **({"floor": describe()} if callable(describe) else {})}

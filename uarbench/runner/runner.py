@@ -44,27 +44,31 @@ class SuiteReport:
 
 def plan_suite(suite: str, *, dataset: str | None = None, data_root: str | None = None,
                preset: str | None = None, seeds: list[int] | None = None,
-               device: str = "auto", benchmark: str | Path | None = None) -> list[RunSpec]:
+               device: str = "auto", benchmark: str | Path | None = None,
+               scoring: dict | None = None) -> list[RunSpec]:
     bench = load_benchmark(benchmark)
     suites = load_suites(bench)
     if suite not in suites:
         raise UarbenchError(f"unknown suite {suite!r}.",
                             fix=f"use one of: {', '.join(sorted(suites))} (see `uarbench ls`).")
     return expand_suite(suites[suite], bench=bench, dataset=dataset, data_root=data_root,
-                        preset=preset, seeds=seeds, device=device)
+                        preset=preset, seeds=seeds, device=device, scoring=scoring)
 
 
 def run_suite(suite: str, *, dataset: str | None = None, data_root: str | None = None,
               preset: str | None = None, seeds: list[int] | None = None, device: str = "auto",
               out: str | Path = "results", overwrite: bool = False, dry_run: bool = False,
               executor: str = "local", jobs: int | None = None, ray_address: str | None = None,
-              cache_dir: str | None = None, benchmark: str | Path | None = None) -> SuiteReport:
+              cache_dir: str | None = None, benchmark: str | Path | None = None,
+              scoring: dict | None = None) -> SuiteReport:
     """Run every incomplete run of ``suite`` (see the module docstring); never raises for a
-    failing run: check :attr:`SuiteReport.failures`."""
+    failing run: check :attr:`SuiteReport.failures`. ``scoring``: how test splits are scored
+    beyond NLG (:func:`uarbench.evaluate.evaluate` arguments ``labeler``, ``labeler_kwargs``,
+    ``radgraph_model``, ``radgraph_model_type``); part of each run's identity."""
     if executor not in EXECUTORS:
         raise UarbenchError(f"unknown executor {executor!r}.", fix=f"use one of {EXECUTORS}.")
     specs = plan_suite(suite, dataset=dataset, data_root=data_root, preset=preset, seeds=seeds,
-                       device=device, benchmark=benchmark)
+                       device=device, benchmark=benchmark, scoring=scoring)
     out = Path(out)
     report = SuiteReport(suite, out, specs)
     report.statuses = {s.name: status_of(s, out) for s in specs}

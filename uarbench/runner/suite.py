@@ -66,6 +66,8 @@ class RunSpec:
     train_set: tuple[tuple[str, Any], ...] = ()
     params: tuple[tuple[str, Any], ...] = ()
     synth: tuple[tuple[str, Any], ...] = ()   # the full SynthConfig of a synth-cxr run
+    # how the test split is scored beyond NLG: labeler, labeler_kwargs, radgraph_model(_type)
+    scoring: tuple[tuple[str, Any], ...] = ()
     benchmark_version: str = ""
 
     @property
@@ -186,7 +188,8 @@ def apply_mapping(cfg, mapping: dict, *, what: str):
 
 def expand_suite(suite: Suite, *, bench: BenchmarkFile | None = None, dataset: str | None = None,
                  data_root: str | None = None, preset: str | None = None,
-                 seeds: list[int] | None = None, device: str = "auto") -> list[RunSpec]:
+                 seeds: list[int] | None = None, device: str = "auto",
+                 scoring: dict | None = None) -> list[RunSpec]:
     """One RunSpec per (row, seed), in row order then seed order. A synth-cxr run carries its
     whole build config (benchmark.toml's [datasets.synth-cxr] updated by the suite's synth)."""
     bench = bench or load_benchmark()
@@ -204,5 +207,17 @@ def expand_suite(suite: Suite, *, bench: BenchmarkFile | None = None, dataset: s
                 model_set=tuple(sorted({**suite.set, **row.set}.items())),
                 train_set=tuple(sorted({**suite.train, **row.train}.items())),
                 params=tuple(sorted(row.params.items())), synth=synth,
+                scoring=_freeze(scoring or {}),
                 benchmark_version=bench.version))
     return out
+
+
+def _freeze(d: dict) -> tuple:
+    """A hashable, picklable form of a small dict of scoring options (paths as strings)."""
+    return tuple(sorted((k, _freeze(v) if isinstance(v, dict) else
+                         (None if v is None else v if isinstance(v, (int, float, str, bool))
+                          else str(v))) for k, v in d.items()))
+
+
+def thaw(t: tuple) -> dict:
+    return {k: thaw(v) if isinstance(v, tuple) else v for k, v in t}

@@ -65,10 +65,11 @@ def image_tokenizer_for(dataset: Dataset, model_cfg, seed: int,
 
 def train_model(*, model: str, dataset: Dataset, model_cfg, train_cfg: TrainConfig,
                 out_dir: str | Path, cache_dir: str | Path | None = None,
-                progress: dict | None = None) -> dict:
+                progress: dict | None = None, scoring: dict | None = None) -> dict:
     """Train the registered model ``model`` with ``model_cfg`` (its config_class); returns the
     summary also written to ``out_dir/summary.json``. ``progress``: extra tqdm arguments for the
-    training bar (position, desc) when several runs share a terminal."""
+    training bar (position, desc) when several runs share a terminal. ``scoring``: extra
+    :func:`uarbench.evaluate.evaluate` arguments (labeler, labeler_kwargs, radgraph_model)."""
     load_models()
     model_cls = MODELS.get(model)
     if not isinstance(model_cfg, model_cls.config_class):
@@ -116,7 +117,8 @@ def train_model(*, model: str, dataset: Dataset, model_cfg, train_cfg: TrainConf
     metrics = {}
     for split, data, where in (("val", val, out_dir / "val"), ("test", test, out_dir)):
         # the test split is decoded exactly once, here, with the selected checkpoint
-        metrics[split] = _decode_and_score(trainer, data, dataset, split, where, train_cfg)
+        metrics[split] = _decode_and_score(trainer, data, dataset, split, where, train_cfg,
+                                           scoring or {})
     timings["score_s"] = time.perf_counter() - t0 - timings["prepare_s"] - timings["train_s"]
     summary = {"selected": best, "metrics": metrics, "image_use_val": trainer.image_use(val),
                "image_tokenizer": image_tok_hash, "wall_s": round(time.perf_counter() - t0, 1),
@@ -133,12 +135,12 @@ def _uses_image_tokens(model_cls: type, cfg) -> bool:
 
 
 def _decode_and_score(trainer: Trainer, data: SplitTensors, dataset: Dataset, split: str,
-                      where: Path, cfg: TrainConfig) -> dict[str, float | None]:
+                      where: Path, cfg: TrainConfig, scoring: dict) -> dict[str, float | None]:
     preds = trainer.predict(data, cfg.decode)
     path = atomic_write_jsonl(where / "predictions.jsonl", (
         {"id": i, "prediction": p, "reference": r}
         for i, p, r in zip(data.ids, preds, data.references)))
-    ev = evaluate(predictions=path, dataset=dataset, split=split, out_dir=where)
+    ev = evaluate(predictions=path, dataset=dataset, split=split, out_dir=where, **scoring)
     return {k: v.value for k, v in ev.metrics.items()}
 
 
