@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from uarbench.errors import UarbenchError
-from uarbench.models import register_model
+from uarbench.models import ConfigCheckpoint, register_model
 from uarbench.models.layers import (FeedForward, MultiHeadAttention, SinusoidalPositions,
                                     TransformerEncoder)
 from uarbench.models.resnet import CNNPatchEncoder
@@ -169,7 +169,7 @@ class TextEmbedding(nn.Module):
         return self.dropout(self.positions(self.words(ids) * self.scale))
 
 
-class EncoderDecoderBaseline(nn.Module):
+class EncoderDecoderBaseline(ConfigCheckpoint, nn.Module):
     """The trainable-model contract shared by R2Gen and R2GenCMN (the one UARModel follows).
 
     Subclasses build their own parts, call :meth:`_init_weights` last, and define
@@ -248,17 +248,6 @@ class EncoderDecoderBaseline(nn.Module):
         """The visual extractor (ResNet and its projection): trained at the lower image lr."""
         return list(self.cnn.parameters())
 
-    def to_checkpoint(self) -> dict:
-        return {"config": self.cfg.to_dict(), "stage": self.stage, "state_dict": self.state_dict()}
-
-    @classmethod
-    def from_checkpoint(cls, ckpt: dict) -> "EncoderDecoderBaseline":
-        # the state dict holds the ResNet weights: do not reload cfg.cnn_weights (it may be gone)
-        cfg = cls.config_class.from_dict(ckpt["config"])
-        model = cls(cfg.replace(cnn_weights=None))
-        model.cfg = cfg  # keep the config as recorded
-        model.load_state_dict(ckpt["state_dict"])
-        return model
 
 
 # --- R2Gen's two additions: relational memory and MCLN ------------------------------------------------

@@ -86,11 +86,8 @@ def load_suites(bench: BenchmarkFile | None = None) -> dict[str, Suite]:
     suites: dict[str, Suite] = {}
     for sname, body in bench.suites.items():
         key = f"suites.{sname}"
-        if not isinstance(body, dict):
-            problems.append(f"{key} must be a table")
+        if not _table_ok(body, key, SUITE_KEYS, problems):
             continue
-        for k in sorted(set(body) - SUITE_KEYS):
-            problems.append(f"{key}.{k}: unknown key (known: {', '.join(sorted(SUITE_KEYS))})")
         dataset = body.get("dataset", bench.default_dataset)
         if dataset not in DATASETS:
             problems.append(f"{key}.dataset: unknown dataset {dataset!r}")
@@ -116,11 +113,8 @@ def load_suites(bench: BenchmarkFile | None = None) -> dict[str, Suite]:
         rows: list[Row] = []
         for i, r in enumerate(rows_raw):
             rkey = f"{key}.rows[{i}]"
-            if not isinstance(r, dict):
-                problems.append(f"{rkey} must be a table")
+            if not _table_ok(r, rkey, ROW_KEYS, problems):
                 continue
-            for k in sorted(set(r) - ROW_KEYS):
-                problems.append(f"{rkey}.{k}: unknown key (known: {', '.join(sorted(ROW_KEYS))})")
             name, model = r.get("name"), r.get("model")
             if not isinstance(name, str) or not ROW_NAME.match(name):
                 problems.append(f"{rkey}.name must be a string of letters, digits, _ . + -")
@@ -141,6 +135,16 @@ def load_suites(bench: BenchmarkFile | None = None) -> dict[str, Suite]:
         raise UarbenchError("invalid benchmark file: " + "; ".join(problems) + ".",
                             file=bench.path, fix="correct the keys named above.")
     return suites
+
+
+def _table_ok(value, key: str, known: set[str], problems: list[str]) -> bool:
+    """False (with the problem noted) unless ``value`` is a table; unknown keys are noted too."""
+    if not isinstance(value, dict):
+        problems.append(f"{key} must be a table")
+        return False
+    for k in sorted(set(value) - known):
+        problems.append(f"{key}.{k}: unknown key (known: {', '.join(sorted(known))})")
+    return True
 
 
 def _check_row(key: str, row: Row, tables: dict, model_cls: type) -> list[str]:

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from uarbench.errors import UarbenchError
-from uarbench.models import register_model
+from uarbench.models import ConfigCheckpoint, register_model
 from uarbench.models.layers import TransformerDecoder, TransformerEncoder
 from uarbench.models.resnet import CNNPatchEncoder
 from uarbench.models.uar.config import UARConfig
@@ -34,7 +34,7 @@ from uarbench.models.uar.tir import TIR
 
 
 @register_model("uar")
-class UARModel(nn.Module):
+class UARModel(ConfigCheckpoint, nn.Module):
     config_class = UARConfig
 
     @staticmethod
@@ -174,15 +174,3 @@ class UARModel(nn.Module):
         side = self.lsu.image if self.cnn is None else self.cnn
         return list(side.parameters())
 
-    def to_checkpoint(self) -> dict:
-        return {"config": self.cfg.to_dict(), "stage": self.stage, "state_dict": self.state_dict()}
-
-    @classmethod
-    def from_checkpoint(cls, ckpt: dict) -> "UARModel":
-        # the state dict holds the ResNet weights: do not reload cfg.cnn_weights (it may be gone)
-        cfg = cls.config_class.from_dict(ckpt["config"])
-        model = cls(cfg.replace(cnn_weights=None))
-        model.cfg = cfg  # keep the config as recorded
-        model.load_state_dict(ckpt["state_dict"])
-        model.set_stage(ckpt.get("stage", 1))
-        return model
