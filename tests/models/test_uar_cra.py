@@ -125,3 +125,20 @@ def test_identical_reports_are_not_negatives():
     assert global_alignment_loss(fi, fr, None, None, 0.2, same).item() == 0.0
     # an anchor whose only other reports are duplicates has no negative and adds nothing
     assert global_alignment_loss(fi[:2], fr[:2], None, None, 0.2, same[:2, :2]).item() == 0.0
+
+
+def test_all_negatives_variant_is_the_mean_hinge_by_hand():
+    torch.manual_seed(0)
+    fi, fr = torch.randn(4, 3, 5), torch.randn(4, 2, 5)
+    img = torch.nn.functional.normalize(fi.mean(1), dim=-1)
+    txt = torch.nn.functional.normalize(fr.mean(1), dim=-1)
+    s, a, B = img @ txt.T, 0.2, 4
+    want = 0.0
+    for b in range(B):
+        others = [j for j in range(B) if j != b]
+        want += sum(max(0.0, a - s[b, b].item() + s[b, j].item()) for j in others) / 3
+        want += sum(max(0.0, a - s[b, b].item() + s[j, b].item()) for j in others) / 3
+    got = global_alignment_loss(fi, fr, None, None, a, negatives="all")
+    assert math.isclose(got.item(), want / B, rel_tol=1e-5)
+    hardest = global_alignment_loss(fi, fr, None, None, a)
+    assert hardest.item() >= got.item()  # the hardest negative bounds the mean from above

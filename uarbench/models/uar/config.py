@@ -17,6 +17,7 @@ BasisKind = Literal["orthogonal", "uniform", "normal"]
 FusionKind = Literal["dual_gate", "none", "add"]
 TokenizerKind = Literal["learned", "dalle"]
 ResNetArch = Literal["resnet18", "resnet34", "resnet50", "resnet101"]
+NegativesKind = Literal["hardest", "all"]
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class UARConfig:
     basis_seed: int = 0
     cra_heads: int = 8
     triplet_margin: float = 0.2
+    triplet_negatives: NegativesKind = "hardest"  # Eq. 10 (paper) | "all": VSE0 mean hinge
     # --- TIR (spec §4) ---
     tir_k: float = 1000.0
     # --- losses: L = l1 CE + l2 L_Global + l3 L_Mask (Eq. 13); stage 1 uses no mask ---
@@ -90,7 +92,8 @@ class UARConfig:
         if self.crop_size > self.image_size:
             problems.append(f"crop_size {self.crop_size} exceeds image_size {self.image_size}")
         for name, allowed in (("basis", BasisKind), ("fusion", FusionKind),
-                              ("tokenizer", TokenizerKind), ("cnn_arch", ResNetArch)):
+                              ("tokenizer", TokenizerKind), ("cnn_arch", ResNetArch),
+                              ("triplet_negatives", NegativesKind)):
             if getattr(self, name) not in allowed.__args__:
                 problems.append(f"{name} {getattr(self, name)!r} not in {allowed.__args__}")
         if problems:
@@ -138,9 +141,16 @@ class UARConfig:
         the Bernoulli sampling was about half of a step (measured: ~0.17 s vs ~0.3 s per step at
         batch 16, T 60, one torch thread). The Base path's ResNet-18 is 16 channels wide instead
         of 64 (random init either way: ImageNet weights need width 64): at full width a Base step
-        cost 0.58 s, 3.4x an LSU step.
+        cost 0.58 s, 3.4x an LSU step. L_Global averages the hinge over every in-batch negative
+        (VSE0, Faghri et al. 2018) instead of taking the hardest one: from scratch, in a few
+        hundred steps, the hardest-negative loss stayed at 2 x margin (pooled features
+        collapsed) and slowed grounding, while the mean hinge fell to 0.07 and made it faster
+        (measured on synth-cxr, teacher-forced CE gap own vs shuffled images at 450 steps:
+        Base+CRA+L_Global 0.054 -> 0.123, full UAR stage 1 0.000 -> 0.012). The paper preset
+        keeps the hardest negative of Eq. 10.
         """
         small = dict(d_model=128, n_heads=4, d_ff=256, n_layers=2, cra_heads=4, dropout=0.0,
+                     triplet_negatives="all",
                      image_size=72, crop_size=64, basis_size=256, codebook_size=1024,
                      cnn_arch="resnet18", cnn_width=16,
                      vq=VQConfig(hidden=32, embed_dim=32, steps=300, lr=2e-3, restart_every=50))

@@ -120,7 +120,8 @@ def masked_mean(x: Tensor, mask: Tensor | None) -> Tensor:
 
 
 def global_alignment_loss(fi: Tensor, fr: Tensor, img_mask: Tensor | None, txt_mask: Tensor | None,
-                          margin: float, same_report: Tensor | None = None) -> Tensor:
+                          margin: float, same_report: Tensor | None = None,
+                          negatives: str = "hardest") -> Tensor:
     """L_Global (Eq. 10): triplet hinge on cosine similarity with the hardest in-batch negative,
     image -> report and report -> image, averaged over the batch.
 
@@ -142,6 +143,12 @@ def global_alignment_loss(fi: Tensor, fr: Tensor, img_mask: Tensor | None, txt_m
     if same_report is not None:
         not_neg = not_neg | same_report
     neg = s.masked_fill(not_neg, float("-inf"))
+    if negatives == "all":  # VSE0 (Faghri et al. 2018): mean hinge over every negative
+        valid = (~not_neg).float()
+        n = valid.sum(1).clamp(min=1)
+        r = (F.relu(margin - pos[:, None] + neg) * valid).nan_to_num(0.0).sum(1) / n
+        i = (F.relu(margin - pos[None, :] + neg) * valid).nan_to_num(0.0).sum(0) / n
+        return (r + i).mean()
     hardest_report = neg.max(dim=1).values  # for image b: max over reports j != b
     hardest_image = neg.max(dim=0).values  # for report b: max over images i != b
     # relu(margin - pos + (-inf)) = 0: an anchor without negatives adds nothing

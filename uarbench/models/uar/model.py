@@ -133,7 +133,7 @@ class UARModel(ConfigCheckpoint, nn.Module):
         ce = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-100)
         zero = ce.new_zeros(())
         global_ = (global_alignment_loss(f_img, f_txt, None, mask, cfg.triplet_margin,
-                                         identical_rows(ids))
+                                         identical_rows(ids), cfg.triplet_negatives)
                    if cfg.cra_global_loss else zero)
         mask_loss = self.tir.mask_loss() if self.tir_active else zero
         loss = cfg.l1 * ce + cfg.l2 * global_ + cfg.l3 * mask_loss
