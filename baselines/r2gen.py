@@ -178,7 +178,10 @@ class EncoderDecoderBaseline(ConfigCheckpoint, nn.Module):
     optional ``mask`` (B, T) bool (True = real token; defaults to ids != pad).
     """
     config_class: type = EncoderDecoderConfig
-    uses_image_tokens = False   # these models read batch["images"], never image tokens
+    @staticmethod
+    def uses_image_tokens(cfg) -> bool:
+        """These models read batch["images"], never image tokens."""
+        return False
     tir = None                  # no text-to-image refiner: the trainer runs one stage
 
     def __init__(self, cfg: EncoderDecoderConfig) -> None:

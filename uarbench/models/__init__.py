@@ -33,5 +33,4 @@ class ConfigCheckpoint:
 def load_models() -> None:
     """Import every module that registers a model (UAR, the baselines and floors)."""
     import baselines  # noqa: F401
-    import baselines.base  # noqa: F401
     import uarbench.models.uar  # noqa: F401

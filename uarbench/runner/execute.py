@@ -8,6 +8,7 @@ so one broken run never stops a suite.
 """
 from __future__ import annotations
 
+import json
 import shutil
 import time
 import traceback
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from uarbench.errors import UarbenchError
 from uarbench.io import atomic_write_jsonl, atomic_write_text
-from uarbench.runner.record import read_complete, spec_dict, write_run_record
+from uarbench.runner.record import RUN_JSON, read_complete, spec_dict, write_run_record
 from uarbench.runner.suite import RunSpec, apply_mapping, thaw
 
 ERROR_LOG = "error.log"
@@ -114,7 +115,6 @@ def _execute(spec: RunSpec, run_dir: Path, position: int | None, cache_dir: str 
 
 
 def _train(spec, dataset, run_dir, position, cache_dir):
-    import json
     from uarbench.training.run import train_model
     model_cfg, train_cfg = resolved_configs(spec)
     progress = {"desc": spec.name[:24], "leave": False}
@@ -125,15 +125,19 @@ def _train(spec, dataset, run_dir, position, cache_dir):
                           progress=progress, scoring=thaw(spec.scoring))
     for rel in RESUME_ONLY:
         (run_dir / rel).unlink(missing_ok=True)
-    files = [str(p.relative_to(run_dir)) for p in sorted(run_dir.rglob("*"))
-             if p.is_file() and p.name not in ("run.json", ERROR_LOG)]
+    files = _run_files(run_dir)
     config = json.loads((run_dir / "config.json").read_text())
     metrics = json.loads((run_dir / "metrics.json").read_text())["metrics"]
     return files, config, summary.get("image_tokenizer"), summary["device"], metrics
 
 
+def _run_files(run_dir: Path) -> list[str]:
+    """Every file a run left behind (what run.json hashes), relative to its folder."""
+    return [str(p.relative_to(run_dir)) for p in sorted(run_dir.rglob("*"))
+            if p.is_file() and p.name not in (RUN_JSON, ERROR_LOG)]
+
+
 def _floor(spec, dataset, run_dir):
-    import json
     from uarbench.evaluate import evaluate
     from uarbench.models import MODELS, load_models
     load_models()
@@ -148,7 +152,6 @@ def _floor(spec, dataset, run_dir):
     describe = getattr(model, "describe", None)
     config = {"model_name": spec.model, "params": dict(spec.params),
               **({"floor": describe()} if callable(describe) else {})}
-    files = [str(p.relative_to(run_dir)) for p in sorted(run_dir.rglob("*"))
-             if p.is_file() and p.name not in ("run.json", ERROR_LOG)]
+    files = _run_files(run_dir)
     metrics = json.loads((run_dir / "metrics.json").read_text())["metrics"]
     return files, config, None, "cpu", metrics

@@ -93,7 +93,7 @@ def _prepare(specs: list[RunSpec], cache_dir: str | None) -> None:
     """Build what runs share once, before they start in parallel: the dataset (synth-cxr is
     generated and cached) and each distinct frozen LSU tokenizer (fitted and cached)."""
     from uarbench.models import MODELS
-    from uarbench.training.run import _uses_image_tokens, image_tokenizer_for, trainable
+    from uarbench.training.run import image_tokenizer_for, trainable
     datasets = {}
     for spec in specs:
         key = (spec.dataset, spec.data_root, spec.synth)
@@ -101,7 +101,7 @@ def _prepare(specs: list[RunSpec], cache_dir: str | None) -> None:
             datasets[key] = load_run_dataset(spec)
         if trainable(spec.model):
             model_cfg, train_cfg = resolved_configs(spec)
-            if _uses_image_tokens(MODELS.get(spec.model), model_cfg):
+            if MODELS.get(spec.model).uses_image_tokens(model_cfg):
                 image_tokenizer_for(datasets[key], model_cfg, train_cfg.seed, cache_dir)
 
 

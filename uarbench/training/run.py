@@ -90,7 +90,7 @@ def train_model(*, model: str, dataset: Dataset, model_cfg, train_cfg: TrainConf
     dist = init_distributed(resolve_device(train_cfg.device))  # world 1 without torchrun
     device = dist.device
     image_tok, image_tok_hash = None, None
-    if _uses_image_tokens(model_cls, model_cfg):
+    if model_cls.uses_image_tokens(model_cfg):
         with main_first(dist):  # rank 0 fits and caches it; the others load it
             image_tok = image_tokenizer_for(dataset, model_cfg, train_cfg.seed, cache_dir, train)
         image_tok_hash = image_tok.checkpoint_hash
@@ -127,11 +127,6 @@ def train_model(*, model: str, dataset: Dataset, model_cfg, train_cfg: TrainConf
     atomic_write_json(out_dir / SUMMARY, summary)
     barrier(dist)
     return summary
-
-
-def _uses_image_tokens(model_cls: type, cfg) -> bool:
-    flag = getattr(model_cls, "uses_image_tokens", False)
-    return bool(flag(cfg) if callable(flag) else flag)
 
 
 def _decode_and_score(trainer: Trainer, data: SplitTensors, dataset: Dataset, split: str,

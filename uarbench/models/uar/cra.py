@@ -146,8 +146,8 @@ def global_alignment_loss(fi: Tensor, fr: Tensor, img_mask: Tensor | None, txt_m
     if negatives == "all":  # VSE0 (Faghri et al. 2018): mean hinge over every negative
         valid = (~not_neg).float()
         n = valid.sum(1).clamp(min=1)
-        r = (F.relu(margin - pos[:, None] + neg) * valid).nan_to_num(0.0).sum(1) / n
-        i = (F.relu(margin - pos[None, :] + neg) * valid).nan_to_num(0.0).sum(0) / n
+        r = (F.relu(margin - pos[:, None] + neg) * valid).sum(1) / n  # relu(-inf) = 0
+        i = (F.relu(margin - pos[None, :] + neg) * valid).sum(0) / n
         return (r + i).mean()
     hardest_report = neg.max(dim=1).values  # for image b: max over reports j != b
     hardest_image = neg.max(dim=0).values  # for report b: max over images i != b
