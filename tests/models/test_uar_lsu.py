@@ -96,6 +96,18 @@ def test_learned_vq_fit_is_seeded_and_save_load_round_trips(tmp_path):
     assert torch.equal(loaded.encode(x), a.encode(x))
 
 
+def test_learned_vq_tokens_ignore_a_views_exposure_but_not_its_content():
+    # each view is normalised on its own before the VQ-VAE: brightness / contrast of a whole view
+    # (exposure, which differs between studies) must not change its tokens; content must
+    tok = LearnedVQTokenizer(16, VQConfig(hidden=8, embed_dim=8, restart_every=10))
+    tok.fit([blob_images(16, seed=s) for s in range(4)], steps=40, lr=3e-3, seed=0)
+    x = blob_images(6, seed=9).view(3, 2, 1, 16, 16)
+    gain = torch.tensor([0.6, 1.0, 1.3]).view(3, 1, 1, 1, 1)
+    offset = torch.tensor([0.05, -0.02, 0.0]).view(3, 1, 1, 1, 1)
+    assert torch.equal(tok.encode(x), tok.encode(gain * x + offset))
+    assert not torch.equal(tok.encode(x), tok.encode(x.flip(-1)))
+
+
 def test_fit_takes_a_generator_once_and_fails_loudly_on_no_images():
     tok = LearnedVQTokenizer(8, VQConfig(hidden=4, embed_dim=4))
     assert len(tok.fit((x for x in [blob_images(4)]), steps=3, lr=1e-3)) == 3

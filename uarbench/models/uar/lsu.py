@@ -72,7 +72,7 @@ def _sha256(data: bytes) -> str:
 class LearnedVQTokenizer(ImageTokenizer):
     """A VQ-VAE trained with :meth:`fit` on the training images, then frozen."""
 
-    FORMAT = "uarbench.learned_vq/2"  # 2: pixel standardisation stored
+    FORMAT = "uarbench.learned_vq/3"  # 2: pixel standardisation stored; 3: per-view normalisation
 
     def __init__(self, codebook_size: int, vq: VQConfig = VQConfig()) -> None:
         super().__init__()
@@ -81,7 +81,12 @@ class LearnedVQTokenizer(ImageTokenizer):
         # [decision] the VQ-VAE sees each pixel minus the training split's mean view, divided by
         # the residual's std: radiographs share most of their anatomy, and on raw pixels a small
         # VQ-VAE collapses to a handful of codes that encode the mean image (measured on synth-cxr:
-        # 9 codes, identical tokens for every study), i.e. tokens that say nothing about findings
+        # 9 codes, identical tokens for every study), i.e. tokens that say nothing about findings.
+        # [decision] Before that, each view is normalised to zero mean and unit std on its own:
+        # exposure, gamma and contrast differ between studies, and without this the codes spend
+        # their bits on brightness. Measured on synth-cxr (cpu-small, 1024 codes; val AUROC of a
+        # logistic regression on position x code one-hots): No Finding 0.80 -> 0.85,
+        # consolidation 0.67 -> 0.89, atelectasis 0.59 -> 0.70, effusion 0.52 -> 0.70
         self.register_buffer("pixel_mean", torch.zeros(1, 1, 1, 1))
         self.register_buffer("pixel_scale", torch.ones(()))
         self.freeze()
@@ -97,14 +102,21 @@ class LearnedVQTokenizer(ImageTokenizer):
                                 fix="save(path) it after fit(), or load(path) a saved one.")
         return self._hash
 
+    @staticmethod
+    def _per_view(x: Tensor) -> Tensor:
+        """(N, 1, H, W) -> each view at zero mean and unit std."""
+        mean = x.mean(dim=(-2, -1), keepdim=True)
+        return (x - mean) / x.std(dim=(-2, -1), keepdim=True).clamp_min(1e-6)
+
     def _standardise(self, x: Tensor) -> Tensor:
+        """Views normalised by :meth:`_per_view` -> minus the mean view, over the residual std."""
         mean = self.pixel_mean
         if mean.shape[-2:] != x.shape[-2:] and mean.shape[-1] > 1:
             mean = F.interpolate(mean, size=x.shape[-2:], mode="bilinear", align_corners=False)
         return (x - mean) / self.pixel_scale
 
     def _encode_views(self, x: Tensor) -> Tensor:
-        return self.net.encode(self._standardise(x))
+        return self.net.encode(self._standardise(self._per_view(x)))
 
     def fit(self, images: Iterable[Tensor], *, steps: int | None = None, lr: float | None = None,
             seed: int = 0) -> list[float]:
@@ -113,7 +125,8 @@ class LearnedVQTokenizer(ImageTokenizer):
         steps = self.vq.steps if steps is None else steps
         lr = self.vq.lr if lr is None else lr
         device = next(self.net.parameters()).device  # train where the caller put the tokenizer
-        views = [x.reshape(-1, 1, *x.shape[-2:]).to(device, torch.float32) for x in images]
+        views = [self._per_view(x.reshape(-1, 1, *x.shape[-2:]).to(device, torch.float32))
+                 for x in images]
         if not views:
             raise UarbenchError("no training images to fit the tokenizer on.",
                                 fix="pass a list of (..., 1, H, W) tensors.")
