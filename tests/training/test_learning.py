@@ -6,11 +6,11 @@ the constant most-frequent-report floor on ground-truth label recovery on the va
 write different reports for different images (teacher-forced CE lower with a study's own images
 than with another study's).
 
-Full UAR (learned VQ tokens, CRA, TIR, two stages) must do the same on validation BLEU-4 and
-label recovery. Its LSU path learns to read the image later than the Base path: in the default
-cpu-small schedule (6 + 2 epochs) it stays at the normal template (measured: image-use gap
-< 1e-4), so its test trains the cpu-small model for 16 stage-1 epochs at a slower step decay
-(0.95 per epoch, so the learning rate does not vanish), where it starts to ground (issue 3).
+Full UAR (learned VQ tokens, CRA, TIR, two stages) must beat the floor on validation BLEU-4 and
+label recovery, in the default cpu-small schedule. It does since its visual-token table learns at
+``lr_image_tokens`` 1e-2 and validation decodes with beam 3 as the test does (measured in issue 3:
+recovery 0.279 vs 0.188, BLEU-4 0.602 vs 0.591; with the table at 5e-4 or greedy selection it
+stays at the template).
 """
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def test_cpu_small_uar_beats_the_constant_floor_on_val_bleu4_and_label_recovery(
     from baselines.constant import ConstantReport
     from uarbench.metrics.bleu import Bleu
     floor = ConstantReport().fit(ds).predict(val)
-    train_cfg = TrainConfig.cpu_small(device="cpu", epochs_stage1=16, lr_decay=0.95)
+    train_cfg = TrainConfig.cpu_small(device="cpu")
     summary = train_model(model="uar", dataset=ds, train_cfg=train_cfg,
                           model_cfg=UARConfig.cpu_small(), out_dir=tmp_path / "uar")
     preds = _val_predictions(tmp_path / "uar")
@@ -92,6 +92,6 @@ def test_cpu_small_uar_beats_the_constant_floor_on_val_bleu4_and_label_recovery(
     assert {r["stage"] for r in log if "mask" in r and r["stage"] == 2}, "stage 2 never trained"
     assert any(r["mask"] > 0 for r in log if r.get("stage") == 2 and "mask" in r)  # TIR in use
     assert model_b4 > floor_b4
-    assert model_f1 > floor_f1 + 0.02
+    assert model_f1 > floor_f1 + 0.05
     assert gap > 0.005
     assert len(set(preds.values())) > 1

@@ -135,3 +135,24 @@ def test_image_use_probe_separates_a_reader_from_a_blind_model(tmp_path):
     used = reader.image_use(data)
     assert used["ce"] == pytest.approx(0.0, abs=1e-6) and used["gap"] > 100
     assert blind.image_use(data)["gap"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_visual_token_table_and_cnn_get_their_own_learning_rates(tmp_path):
+    from uarbench.data.tokenizer import WordTokenizer
+    from uarbench.models.uar import UARModel
+    tok = WordTokenizer(("x",), 1, 10)
+    cfg = TrainConfig.cpu_small(lr=1e-3, lr_image=5e-4, lr_image_tokens=1e-2, device="cpu")
+    for lsu, expected in ((True, 1e-2), (False, 5e-4)):
+        model = UARModel(MODEL.replace(vocab_size=len(tok), lsu=lsu, cnn_arch="resnet18", cnn_width=8))
+        opt, _ = Trainer(model, cfg, tok, lambda x: {}, tmp_path / str(lsu))._optimiser()
+        image_side = {id(p) for p in model.image_side_parameters()}
+        (rest,), (image,) = ([g for g in opt.param_groups if (id(g["params"][0]) in image_side) == s]
+                             for s in (False, True))
+        assert rest["lr"] == 1e-3 and image["lr"] == expected
+        assert {id(p) for p in image["params"]} == image_side
+    # without lr_image_tokens the table falls back to lr_image (the paper preset: 5e-5)
+    model = UARModel(MODEL.replace(vocab_size=len(tok)))
+    opt, _ = Trainer(model, TrainConfig.paper(device="cpu"), tok, lambda x: {}, tmp_path / "p")._optimiser()
+    assert sorted(g["lr"] for g in opt.param_groups) == [5e-5, 1e-4]
+    with pytest.raises(Exception, match="lr_image_tokens must be > 0"):
+        TrainConfig(lr_image_tokens=0.0)

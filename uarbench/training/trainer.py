@@ -107,10 +107,18 @@ class Trainer:
         image_side = {id(p) for p in getattr(self.model, "image_side_parameters", lambda: [])()}
         params = [p for p in self.model.parameters() if p.requires_grad]
         groups = [{"params": [p for p in params if id(p) not in image_side], "lr": self.cfg.lr},
-                  {"params": [p for p in params if id(p) in image_side], "lr": self.cfg.lr_image}]
+                  {"params": [p for p in params if id(p) in image_side], "lr": self._lr_image()}]
         opt = torch.optim.AdamW([g for g in groups if g["params"]],
                                 weight_decay=self.cfg.weight_decay)
         return opt, torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=self.cfg.lr_decay)
+
+    def _lr_image(self) -> float:
+        """lr_image_tokens when the image side is a visual-token table (LSU), else lr_image."""
+        cfg = getattr(self.model, "cfg", None)
+        tokens = cfg is not None and getattr(type(self.model), "uses_image_tokens", lambda c: False)(cfg)
+        if tokens and self.cfg.lr_image_tokens is not None:
+            return self.cfg.lr_image_tokens
+        return self.cfg.lr_image
 
     def _clip(self) -> None:
         # L_Mask's raw sum has a large gradient: clip the masks apart from everything else so it
