@@ -291,3 +291,98 @@ def test_uar_beam_returns_valid_ids(uar):
         assert len(seq) <= cfg.max_seq_length - 1 and cfg.eos_id not in seq
         assert all(isinstance(t, int) and 0 <= t < cfg.vocab_size for t in seq)
         assert not repeated_ngrams([cfg.bos_id] + seq)
+
+
+@pytest.mark.parametrize("overrides, stage", [
+    ({}, 2),                                           # LSU, CRA, TIR bias in use
+    ({"lsu": False, "tir": False, "cra_integration": False}, 1),  # the Base path
+    ({"norm_first": False, "fusion": "add"}, 1),       # post-norm layers
+])
+def test_incremental_step_equals_recomputing_the_prefix(overrides, stage):
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).parents[1] / "models"))
+    from uar_helpers import tiny_batch, tiny_config
+    from uarbench.models.uar.model import UARModel
+    torch.manual_seed(0)
+    cfg = tiny_config(**overrides)
+    model = UARModel(cfg).eval()
+    model.set_stage(stage)
+    if model.tir is not None:  # a mask that is not constant, so each row of Eq. 11 matters
+        for m in model.tir.masks:
+            torch.nn.init.normal_(m.M, std=2.0)
+    batch = tiny_batch(cfg, B=3, T=cfg.max_seq_length)
+    with torch.no_grad():
+        memory = model.encode(batch["image_tokens"] if cfg.lsu else batch["images"])
+        mask = torch.ones(memory.shape[:2], dtype=torch.bool)
+        mask[1, -3:] = False  # some visual tokens of row 1 are padding
+        cache = model.start_decoding(memory, mask)
+        for t in range(1, cfg.max_seq_length + 1):
+            prefix = batch["ids"][:, :t].clone()
+            prefix[:, 0] = cfg.bos_id
+            full = model.decode_step(memory, mask, prefix)
+            step = model.decode_next(cache, prefix)
+            torch.testing.assert_close(step, full, rtol=1e-5, atol=1e-5)
+        with pytest.raises(ValueError, match="the cache holds"):
+            model.decode_next(cache, batch["ids"][:, :2])
+
+
+@pytest.mark.parametrize("K", [1, 3])
+def test_searches_with_the_cache_equal_the_searches_without(uar, K):
+    model, tokens = uar
+    cfg = model.cfg
+    with torch.no_grad():
+        memory = model.encode(tokens)
+    kw = dict(max_len=cfg.max_seq_length - 1, bos_id=cfg.bos_id, eos_id=cfg.eos_id, pad_id=cfg.pad_id)
+    cached = beam_search(model, memory, beam_size=K, block_ngram=3, **kw)
+    plain = beam_search(model, memory, beam_size=K, block_ngram=3, incremental=False, **kw)
+    assert cached == plain and len({len(s) for s in plain}) >= 2  # rows left at different steps
+    assert greedy_search(model, memory, **kw) == greedy_search(model, memory, incremental=False, **kw)
+
+
+class _CheckedCache:
+    """Wraps a UAR model: every cached step is compared with recomputing the whole prefix on the
+    memory rows the search says each hypothesis continues (so a wrong select() shows)."""
+
+    def __init__(self, model):
+        self.model, self.steps = model, 0
+
+    def encode(self, x):
+        return self.model.encode(x)
+
+    def decode_step(self, memory, memory_mask, prefix_ids):
+        return self.model.decode_step(memory, memory_mask, prefix_ids)
+
+    def start_decoding(self, memory, memory_mask):
+        cache = self.model.start_decoding(memory, memory_mask)
+        self.memory, select = memory, cache.select
+
+        def tracked(index):
+            select(index)
+            self.memory = self.memory.index_select(0, index)
+        cache.select = tracked
+        return cache
+
+    def decode_next(self, cache, prefix_ids):
+        got = self.model.decode_next(cache, prefix_ids)
+        torch.testing.assert_close(got, self.model.decode_step(self.memory, None, prefix_ids),
+                                   rtol=1e-5, atol=1e-5)
+        self.steps += 1
+        return got
+
+
+def test_beam_search_keeps_each_hypothesis_cache_with_its_prefix(uar):
+    model, tokens = uar
+    cfg = model.cfg
+    checked = _CheckedCache(model)
+    with torch.no_grad():
+        memory = model.encode(tokens)
+        words = model.lsu.text.words.weight.clone()
+        model.lsu.text.words.weight.mul_(40)  # outputs that depend strongly on the prefix
+        try:
+            out = beam_search(checked, memory, beam_size=3, block_ngram=3,
+                              max_len=cfg.max_seq_length - 1, bos_id=cfg.bos_id,
+                              eos_id=cfg.eos_id, pad_id=cfg.pad_id)
+        finally:
+            model.lsu.text.words.weight.copy_(words)
+    assert checked.steps > 1 and len(out) == tokens.shape[0]

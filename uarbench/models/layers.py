@@ -46,12 +46,14 @@ class MultiHeadAttention(nn.Module):
             scores = scores + logit_bias
         return scores / math.sqrt(self.d_head)
 
-    def forward(self, query: Tensor, key: Tensor, value: Tensor, *,
-                key_mask: Tensor | None = None, causal: bool = False,
-                logit_bias: Tensor | None = None) -> Tensor:
-        """query (B, T, d), key/value (B, S, d); key_mask (B, S) bool, True = attend."""
+    def project_kv(self, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor]:
+        """key/value (B, S, d) -> per-head K, V (B, H, S, hd): what an incremental decoder caches."""
+        return self._heads(self.k_proj(key)), self._heads(self.v_proj(value))
+
+    def attend(self, query: Tensor, k: Tensor, v: Tensor, *, key_mask: Tensor | None = None,
+               causal: bool = False, logit_bias: Tensor | None = None) -> Tensor:
+        """query (B, T, d) over projected K, V (B, H, S, hd) -> (B, T, d)."""
         q = self._heads(self.q_proj(query))  # (B, H, T, hd)
-        k, v = self._heads(self.k_proj(key)), self._heads(self.v_proj(value))  # (B, H, S, hd)
         att = self.attention_logits(q, k, logit_bias)  # (B, H, T, S)
         T, S = att.shape[-2:]
         if causal:
@@ -62,6 +64,13 @@ class MultiHeadAttention(nn.Module):
         att = self.dropout(att.softmax(dim=-1))
         y = (att @ v).transpose(1, 2).reshape(query.shape)  # (B, T, H*hd)
         return self.out_proj(y)
+
+    def forward(self, query: Tensor, key: Tensor, value: Tensor, *,
+                key_mask: Tensor | None = None, causal: bool = False,
+                logit_bias: Tensor | None = None) -> Tensor:
+        """query (B, T, d), key/value (B, S, d); key_mask (B, S) bool, True = attend."""
+        return self.attend(query, *self.project_kv(key, value), key_mask=key_mask, causal=causal,
+                           logit_bias=logit_bias)
 
 
 class FeedForward(nn.Module):
@@ -123,6 +132,20 @@ class DecoderLayer(nn.Module):
                                                         logit_bias=cross_bias))
         return self.res_ffn(x, self.ffn)
 
+    def step(self, x: Tensor, cache: dict[str, Tensor], *, memory_mask: Tensor | None = None,
+             cross_bias: Tensor | None = None) -> Tensor:
+        """The newest position only: x (B, 1, d); ``cache`` holds this layer's self-attention K, V
+        of the earlier positions (extended here) and the projected memory."""
+        def self_attn(h: Tensor) -> Tensor:
+            k, v = self.self_attn.project_kv(h, h)  # (B, H, 1, hd)
+            cache["k"], cache["v"] = torch.cat([cache["k"], k], 2), torch.cat([cache["v"], v], 2)
+            return self.self_attn.attend(h, cache["k"], cache["v"])  # every earlier position
+
+        x = self.res_self(x, self_attn)
+        x = self.res_cross(x, lambda h: self.cross_attn.attend(
+            h, cache["mem_k"], cache["mem_v"], key_mask=memory_mask, logit_bias=cross_bias))
+        return self.res_ffn(x, self.ffn)
+
 
 class TransformerEncoder(nn.Module):
     def __init__(self, n_layers: int, d_model: int, n_heads: int, d_ff: int,
@@ -156,9 +179,65 @@ class TransformerDecoder(nn.Module):
             x = layer(x, memory, self_mask=self_mask, memory_mask=memory_mask, cross_bias=bias)
         return self.norm(x)
 
+    def start_cache(self, memory: Tensor) -> "DecoderCache":
+        """An empty incremental-decoding cache for memory (B, S, d)."""
+        layers = []
+        for layer in self.layers:
+            mem_k, mem_v = layer.cross_attn.project_kv(memory, memory)  # (B, H, S, hd)
+            empty = mem_k[:, :, :0]
+            layers.append({"k": empty, "v": empty, "mem_k": mem_k, "mem_v": mem_v})
+        return DecoderCache(layers)
 
-class SinusoidalPositions(nn.Module):
-    """Fixed sin/cos positions (Vaswani et al. 2017, §3.5), added to x (B, T, d)."""
+    def step(self, x: Tensor, cache: "DecoderCache", *, memory_mask: Tensor | None = None,
+             cross_biases: list[Tensor | None] | None = None) -> Tensor:
+        """x (B, 1, d) at the next position -> (B, 1, d), equal to the last row of
+        :meth:`forward` over the whole prefix; ``cross_biases`` holds one (1, S) row per layer."""
+        biases = cross_biases if cross_biases is not None else [None] * len(self.layers)
+        for layer, layer_cache, bias in zip(self.layers, cache.layers, biases, strict=True):
+            x = layer.step(x, layer_cache, memory_mask=memory_mask, cross_bias=bias)
+        cache.length += 1
+        return self.norm(x)
+
+
+class DecoderCache:
+    """Per-layer K, V of the decoded prefix and of the memory, for hypotheses (B, ...)."""
+
+    def __init__(self, layers: list[dict[str, Tensor]]) -> None:
+        self.layers, self.length = layers, 0
+        self.memory_mask: Tensor | None = None  # (B, S) bool, set by the model that decodes
+        self.n_memory = 0
+
+    def select(self, index: Tensor) -> None:
+        """Keep / reorder / copy hypotheses: row i becomes old row index[i]."""
+        for layer in self.layers:
+            for key, value in layer.items():
+                layer[key] = value.index_select(0, index)
+        if self.memory_mask is not None:
+            self.memory_mask = self.memory_mask.index_select(0, index)
+
+
+class _PositionTable(nn.Module):
+    """Adds rows of ``self.table`` (max_len, d): to x (B, T, d) at positions 0..T-1, or to one
+    decoding step x (B, 1, d) at a given position."""
+
+    table: Tensor
+
+    def _check(self, n: int) -> None:
+        if n > self.table.shape[0]:
+            raise ValueError(f"sequence of {n} positions exceeds the table's "
+                             f"{self.table.shape[0]}: raise max_seq_length")
+
+    def forward(self, x: Tensor) -> Tensor:
+        self._check(x.shape[1])
+        return x + self.table[: x.shape[1]]
+
+    def at(self, x: Tensor, position: int) -> Tensor:
+        self._check(position + 1)
+        return x + self.table[position]
+
+
+class SinusoidalPositions(_PositionTable):
+    """Fixed sin/cos positions (Vaswani et al. 2017, §3.5)."""
 
     def __init__(self, max_len: int, d_model: int) -> None:
         super().__init__()
@@ -168,19 +247,10 @@ class SinusoidalPositions(nn.Module):
         table[:, 0::2], table[:, 1::2] = torch.sin(pos * freq), torch.cos(pos * freq[: d_model // 2])
         self.register_buffer("table", table, persistent=False)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return x + self.table[: x.shape[1]]
 
-
-class LearnedPositions(nn.Module):
-    """A trained (max_len, d) table added to x (B, T, d)."""
+class LearnedPositions(_PositionTable):
+    """A trained (max_len, d) table."""
 
     def __init__(self, max_len: int, d_model: int) -> None:
         super().__init__()
         self.table = nn.Parameter(torch.randn(max_len, d_model) * 0.02)
-
-    def forward(self, x: Tensor) -> Tensor:
-        if x.shape[1] > self.table.shape[0]:
-            raise ValueError(f"sequence of {x.shape[1]} positions exceeds the table's "
-                             f"{self.table.shape[0]}: raise max_seq_length")
-        return x + self.table[: x.shape[1]]

@@ -32,6 +32,12 @@ ruotianluo's ImageCaptioning.pytorch), which UAR reports with: beam size 3 and t
   ``block_trigrams`` does this in greedy decoding too, and so does :func:`greedy_search` here.
   Blocking is vectorised over all hypotheses (a scatter of the matching n-gram continuations).
 
+A model may also offer incremental decoding, which both searches then use (``incremental=True``,
+the default): ``cache = model.start_decoding(memory, memory_mask)`` once, then
+``model.decode_next(cache, prefix_ids)`` feeds only the newest token, and ``cache.select(index)``
+follows the search when hypotheses are reordered, copied or dropped. It returns what
+``decode_step`` would, up to float rounding, without recomputing the prefix at every step.
+
 Everything runs under ``torch.no_grad()`` on the device of the memory; putting the model in eval
 mode is the caller's job. ``max_len`` counts new tokens after bos (59 for IU-Xray's 60-token
 reports), so the model must accept prefixes of up to ``max_len`` tokens.
@@ -129,6 +135,26 @@ def block_repeated_ngrams(seqs: Tensor, logp: Tensor, n: int) -> Tensor:
     return logp.masked_fill(hits > 0, float("-inf"))
 
 
+class _Stepper:
+    """One search's calls into the model: incremental where the model offers it."""
+
+    def __init__(self, model: Decodable, memory: Tensor, memory_mask: Tensor | None,
+                 incremental: bool) -> None:
+        self.model = model
+        use = incremental and hasattr(model, "start_decoding") and hasattr(model, "decode_next")
+        self.cache = model.start_decoding(memory, memory_mask) if use else None
+
+    def logp(self, memory: Tensor, memory_mask: Tensor | None, seqs: Tensor) -> Tensor:
+        if self.cache is None:
+            return self.model.decode_step(memory, memory_mask, seqs).float()
+        return self.model.decode_next(self.cache, seqs).float()
+
+    def select(self, index: Tensor) -> None:
+        """Hypothesis i now continues old hypothesis index[i] (index (N,) long)."""
+        if self.cache is not None:
+            self.cache.select(index)
+
+
 def _check_args(memory: Tensor, memory_mask: Tensor | None, max_len: int) -> None:
     if memory.dim() < 1:
         raise ValueError(f"memory must have a batch dimension, got shape {tuple(memory.shape)}")
@@ -141,7 +167,7 @@ def _check_args(memory: Tensor, memory_mask: Tensor | None, max_len: int) -> Non
 @torch.no_grad()
 def greedy_search(model: Decodable, memory: Tensor, memory_mask: Tensor | None = None, *,
                   max_len: int, bos_id: int, eos_id: int, pad_id: int,
-                  block_ngram: int = 0) -> list[list[int]]:
+                  block_ngram: int = 0, incremental: bool = True) -> list[list[int]]:
     """Batched argmax decoding -> per row the ids after bos, eos removed. A row leaves the batch
     when it emits eos, so prefixes are never padded (``pad_id`` is part of the shared signature;
     decoding never inserts it)."""
@@ -150,10 +176,11 @@ def greedy_search(model: Decodable, memory: Tensor, memory_mask: Tensor | None =
     out: list[list[int] | None] = [None] * B
     rows = torch.arange(B, device=device)  # original row of each live row
     seqs = torch.full((B, 1), bos_id, dtype=torch.long, device=device)
+    steps = _Stepper(model, memory, memory_mask, incremental)
     for _ in range(max_len):
         if rows.numel() == 0:
             break
-        logp = model.decode_step(memory, memory_mask, seqs).float()
+        logp = steps.logp(memory, memory_mask, seqs)
         if block_ngram:
             logp = block_repeated_ngrams(seqs, logp, block_ngram)
         nxt = logp.argmax(dim=-1)
@@ -165,6 +192,7 @@ def greedy_search(model: Decodable, memory: Tensor, memory_mask: Tensor | None =
             keep = ~ended
             rows, seqs, memory = rows[keep], seqs[keep], memory[keep]
             memory_mask = None if memory_mask is None else memory_mask[keep]
+            steps.select(keep.nonzero().flatten())
     for i, r in enumerate(rows.tolist()):  # reached max_len without eos
         out[r] = seqs[i, 1:].tolist()
     return out  # type: ignore[return-value]
@@ -173,7 +201,8 @@ def greedy_search(model: Decodable, memory: Tensor, memory_mask: Tensor | None =
 @torch.no_grad()
 def beam_search(model: Decodable, memory: Tensor, memory_mask: Tensor | None = None, *,
                 beam_size: int = 3, max_len: int, bos_id: int, eos_id: int, pad_id: int,
-                block_ngram: int = 3, length_penalty: float = 0.0) -> list[list[int]]:
+                block_ngram: int = 3, length_penalty: float = 0.0,
+                incremental: bool = True) -> list[list[int]]:
     """Beam search batched over rows and beams (one ``decode_step`` call of R*K hypotheses per
     step, R = rows still searching) -> per row the best hypothesis after bos, eos removed.
     See the module docstring for the rules. Prefixes hold neither pad nor eos: finished rows
@@ -195,10 +224,11 @@ def beam_search(model: Decodable, memory: Tensor, memory_mask: Tensor | None = N
     seqs = torch.full((B * K, 1), bos_id, dtype=torch.long, device=device)
     scores = torch.full((B, K), neg_inf, device=device)  # raw sums; -inf = empty slot
     scores[:, 0] = 0.0  # step 1 expands only the first (all beams are [bos])
+    steps = _Stepper(model, mem, mmask, incremental)
 
     for n in range(1, max_len + 1):  # n = tokens after bos once this step is taken
         R = rows.numel()
-        logp = model.decode_step(mem, mmask, seqs).float()  # (R*K, V)
+        logp = steps.logp(mem, mmask, seqs)  # (R*K, V)
         if block_ngram:
             logp = block_repeated_ngrams(seqs, logp, block_ngram)
         V = logp.shape[-1]
@@ -207,6 +237,7 @@ def beam_search(model: Decodable, memory: Tensor, memory_mask: Tensor | None = N
         parent = idx // V + torch.arange(R, device=device)[:, None] * K
         token = idx % V
         seqs = torch.cat([seqs[parent.reshape(-1)], token.reshape(-1, 1)], dim=1)  # (R*K, n+1)
+        steps.select(parent.reshape(-1))
 
         ended = (token == eos_id) & (top > neg_inf)
         if bool(ended.any()):  # set finished hypotheses aside, keep the best per row
@@ -226,8 +257,12 @@ def beam_search(model: Decodable, memory: Tensor, memory_mask: Tensor | None = N
         empty = torch.isinf(scores)
         if bool(empty.any()):
             seqs = seqs.view(R, K, n + 1)
-            donor = seqs[torch.arange(R, device=device), scores.argmax(dim=1)]  # (R, n+1)
+            donor_k = scores.argmax(dim=1)  # (R,)
+            donor = seqs[torch.arange(R, device=device), donor_k]  # (R, n+1)
             seqs = torch.where(empty[..., None], donor[:, None], seqs).view(R * K, n + 1)
+            slot = torch.arange(R * K, device=device).view(R, K)
+            donor_slot = (torch.arange(R, device=device) * K + donor_k)[:, None]
+            steps.select(torch.where(empty, donor_slot, slot).reshape(-1))
         # no continuation can beat the best finished: scores only fall (log p <= 0) and the
         # penalised score of a live sum s is at most s / max(m ** alpha) over lengths m > n
         live_best = scores.max(dim=1).values
@@ -243,6 +278,7 @@ def beam_search(model: Decodable, memory: Tensor, memory_mask: Tensor | None = N
             hyp_keep = keep.repeat_interleave(K)
             seqs, mem = seqs[hyp_keep], mem[hyp_keep]
             mmask = None if mmask is None else mmask[hyp_keep]
+            steps.select(hyp_keep.nonzero().flatten())
             if rows.numel() == 0:
                 break
 

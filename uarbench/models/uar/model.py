@@ -7,8 +7,9 @@
     L = l1 * CE + l2 * L_Global + l3 * L_Mask
 
 Training and decoding are separate: :meth:`UARModel.forward` computes the losses with teacher
-forcing; :meth:`encode` and :meth:`decode_step` are what a beam search calls, and
-:meth:`greedy` is a simple reference decoder. The image tokenizer runs outside (frozen).
+forcing; :meth:`encode` and :meth:`start_decoding` / :meth:`decode_next` (incremental) are what a
+beam search calls; :meth:`decode_step` (recomputes the prefix) and :meth:`greedy` are the simple
+reference decoders. The image tokenizer runs outside (frozen).
 
 Batch contract (a dict):
     image_tokens (B, V, h, w) long   -- with cfg.lsu (ids from an ImageTokenizer)
@@ -25,7 +26,7 @@ from torch import Tensor
 
 from uarbench.errors import UarbenchError
 from uarbench.models import ConfigCheckpoint, register_model
-from uarbench.models.layers import TransformerDecoder, TransformerEncoder
+from uarbench.models.layers import DecoderCache, TransformerDecoder, TransformerEncoder
 from uarbench.models.resnet import CNNPatchEncoder
 from uarbench.models.uar.config import UARConfig
 from uarbench.models.uar.cra import CRA, global_alignment_loss, identical_rows
@@ -143,11 +144,32 @@ class UARModel(ConfigCheckpoint, nn.Module):
     def decode_step(self, memory: Tensor, memory_mask: Tensor | None, prefix_ids: Tensor) -> Tensor:
         """memory (B, L, d) from :meth:`encode` (repeat it per beam), memory_mask (B, L) bool or
         None (every visual token is real), prefix_ids (B, t) unpadded, starting with bos, t <=
-        max_seq_length -> log-probabilities (B, vocab) of token t+1. Recomputes the prefix each
-        call (no KV cache): at T <= 100 this is simple and fast enough."""
+        max_seq_length -> log-probabilities (B, vocab) of token t+1. Recomputes the whole prefix:
+        the reference that :meth:`decode_next` (what the searches use) is tested against."""
         f_txt = self.align(self.lsu.text(prefix_ids))  # (B, t, d)
         h = self.decoder(f_txt, memory, memory_mask=memory_mask,
                          cross_biases=self._cross_biases(prefix_ids.shape[1], memory.shape[1]))
+        return F.log_softmax(self.head(h[:, -1]), dim=-1)  # (B, vocab)
+
+    # --- incremental decoding (what decode() uses; equal to decode_step up to float rounding) ---
+    def start_decoding(self, memory: Tensor, memory_mask: Tensor | None) -> DecoderCache:
+        """A cache of the memory's cross-attention K, V for :meth:`decode_next`."""
+        cache = self.decoder.start_cache(memory)
+        cache.memory_mask, cache.n_memory = memory_mask, memory.shape[1]
+        return cache
+
+    def decode_next(self, cache: DecoderCache, prefix_ids: Tensor) -> Tensor:
+        """As :meth:`decode_step`, feeding only the newest token prefix_ids[:, -1] (its earlier
+        tokens are in ``cache``, which this extends) -> log-probabilities (B, vocab)."""
+        t = prefix_ids.shape[1]
+        if cache.length != t - 1:
+            raise ValueError(f"the cache holds {cache.length} positions; the prefix has {t}")
+        words = self.lsu.text
+        e = words.dropout(words.pos.at(words.words(prefix_ids[:, -1:]), t - 1))  # (B, 1, d)
+        biases = self._cross_biases(t, cache.n_memory)
+        biases = None if biases is None else [b[-1:] for b in biases]  # (1, L): row t-1 of Eq. 11
+        h = self.decoder.step(self.align(e), cache, memory_mask=cache.memory_mask,
+                              cross_biases=biases)
         return F.log_softmax(self.head(h[:, -1]), dim=-1)  # (B, vocab)
 
     @torch.no_grad()
