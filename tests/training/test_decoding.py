@@ -299,32 +299,33 @@ def test_uar_beam_returns_valid_ids(uar):
     ({"norm_first": False, "fusion": "add"}, 1),       # post-norm layers
 ])
 def test_incremental_step_equals_recomputing_the_prefix(overrides, stage):
-    import sys
-    from pathlib import Path
-    sys.path.insert(0, str(Path(__file__).parents[1] / "models"))
-    from uar_helpers import tiny_batch, tiny_config
+    from uarbench.models.uar.config import UARConfig
     from uarbench.models.uar.model import UARModel
     torch.manual_seed(0)
-    cfg = tiny_config(**overrides)
+    cfg = UARConfig(**{**dict(d_model=32, n_heads=2, cra_heads=2, d_ff=64, n_layers=2,
+                              dropout=0.0, vocab_size=20, max_seq_length=12, image_size=16,
+                              crop_size=16, basis_size=64, codebook_size=32, cnn_arch="resnet18"),
+                       **overrides})
     model = UARModel(cfg).eval()
     model.set_stage(stage)
     if model.tir is not None:  # a mask that is not constant, so each row of Eq. 11 matters
         for m in model.tir.masks:
             torch.nn.init.normal_(m.M, std=2.0)
-    batch = tiny_batch(cfg, B=3, T=cfg.max_seq_length)
+    inputs = (torch.randint(0, cfg.codebook_size, (3, 2, cfg.token_grid, cfg.token_grid)) if cfg.lsu
+              else torch.rand(3, 2, 1, cfg.crop_size, cfg.crop_size))
+    ids = torch.randint(3, cfg.vocab_size, (3, cfg.max_seq_length))
+    ids[:, 0] = cfg.bos_id
     with torch.no_grad():
-        memory = model.encode(batch["image_tokens"] if cfg.lsu else batch["images"])
+        memory = model.encode(inputs)
         mask = torch.ones(memory.shape[:2], dtype=torch.bool)
         mask[1, -3:] = False  # some visual tokens of row 1 are padding
         cache = model.start_decoding(memory, mask)
         for t in range(1, cfg.max_seq_length + 1):
-            prefix = batch["ids"][:, :t].clone()
-            prefix[:, 0] = cfg.bos_id
-            full = model.decode_step(memory, mask, prefix)
-            step = model.decode_next(cache, prefix)
+            full = model.decode_step(memory, mask, ids[:, :t])
+            step = model.decode_next(cache, ids[:, :t])
             torch.testing.assert_close(step, full, rtol=1e-5, atol=1e-5)
         with pytest.raises(ValueError, match="the cache holds"):
-            model.decode_next(cache, batch["ids"][:, :2])
+            model.decode_next(cache, ids[:, :2])
 
 
 @pytest.mark.parametrize("K", [1, 3])

@@ -89,8 +89,7 @@ def test_cpu_small_uar_beats_the_constant_floor_on_val_bleu4_and_label_recovery(
     print(f"UAR label recovery (val, micro F1): model {model_f1:.3f}, constant floor "
           f"{floor_f1:.3f}; val BLEU-4 model {model_b4:.4f}, floor {floor_b4:.4f}; "
           f"image-use gap {gap:.4f}")
-    assert {r["stage"] for r in log if "mask" in r and r["stage"] == 2}, "stage 2 never trained"
-    assert any(r["mask"] > 0 for r in log if r.get("stage") == 2 and "mask" in r)  # TIR in use
+    assert any(r["mask"] > 0 for r in log if r["stage"] == 2 and "mask" in r)  # stage 2 with TIR
     assert model_b4 > floor_b4
     assert model_f1 > floor_f1 + 0.05
     assert gap > 0.005

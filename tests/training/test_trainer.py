@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from uarbench.data.datasets import load_dataset
+from uarbench.errors import UarbenchError
 from uarbench.data.synth import SynthConfig, generate_synth
 from uarbench.models.uar import UARConfig
 from uarbench.models.uar.config import VQConfig
@@ -154,5 +155,5 @@ def test_visual_token_table_and_cnn_get_their_own_learning_rates(tmp_path):
     model = UARModel(MODEL.replace(vocab_size=len(tok)))
     opt, _ = Trainer(model, TrainConfig.paper(device="cpu"), tok, lambda x: {}, tmp_path / "p")._optimiser()
     assert sorted(g["lr"] for g in opt.param_groups) == [5e-5, 1e-4]
-    with pytest.raises(Exception, match="lr_image_tokens must be > 0"):
+    with pytest.raises(UarbenchError, match="lr_image_tokens must be > 0"):
         TrainConfig(lr_image_tokens=0.0)

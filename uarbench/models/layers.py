@@ -179,33 +179,36 @@ class TransformerDecoder(nn.Module):
             x = layer(x, memory, self_mask=self_mask, memory_mask=memory_mask, cross_bias=bias)
         return self.norm(x)
 
-    def start_cache(self, memory: Tensor) -> "DecoderCache":
-        """An empty incremental-decoding cache for memory (B, S, d)."""
+    def start_cache(self, memory: Tensor, memory_mask: Tensor | None = None) -> "DecoderCache":
+        """An empty incremental-decoding cache for memory (B, S, d), memory_mask (B, S) bool."""
         layers = []
         for layer in self.layers:
             mem_k, mem_v = layer.cross_attn.project_kv(memory, memory)  # (B, H, S, hd)
             empty = mem_k[:, :, :0]
             layers.append({"k": empty, "v": empty, "mem_k": mem_k, "mem_v": mem_v})
-        return DecoderCache(layers)
+        return DecoderCache(layers, memory_mask)
 
-    def step(self, x: Tensor, cache: "DecoderCache", *, memory_mask: Tensor | None = None,
+    def step(self, x: Tensor, cache: "DecoderCache",
              cross_biases: list[Tensor | None] | None = None) -> Tensor:
         """x (B, 1, d) at the next position -> (B, 1, d), equal to the last row of
         :meth:`forward` over the whole prefix; ``cross_biases`` holds one (1, S) row per layer."""
         biases = cross_biases if cross_biases is not None else [None] * len(self.layers)
         for layer, layer_cache, bias in zip(self.layers, cache.layers, biases, strict=True):
-            x = layer.step(x, layer_cache, memory_mask=memory_mask, cross_bias=bias)
+            x = layer.step(x, layer_cache, memory_mask=cache.memory_mask, cross_bias=bias)
         cache.length += 1
         return self.norm(x)
 
 
 class DecoderCache:
-    """Per-layer K, V of the decoded prefix and of the memory, for hypotheses (B, ...)."""
+    """Per-layer K, V of the decoded prefix and of the memory (and the memory's mask), one row
+    per hypothesis; ``length`` = prefix positions held."""
 
-    def __init__(self, layers: list[dict[str, Tensor]]) -> None:
-        self.layers, self.length = layers, 0
-        self.memory_mask: Tensor | None = None  # (B, S) bool, set by the model that decodes
-        self.n_memory = 0
+    def __init__(self, layers: list[dict[str, Tensor]], memory_mask: Tensor | None) -> None:
+        self.layers, self.memory_mask, self.length = layers, memory_mask, 0
+
+    @property
+    def n_memory(self) -> int:
+        return self.layers[0]["mem_k"].shape[2]
 
     def select(self, index: Tensor) -> None:
         """Keep / reorder / copy hypotheses: row i becomes old row index[i]."""

@@ -274,6 +274,10 @@ class WordEmbedding(nn.Module):
         """ids (B, T) -> (B, T, d)."""
         return self.dropout(self.pos(self.words(ids)))
 
+    def at(self, ids: Tensor, position: int) -> Tensor:
+        """One decoding step: ids (B, 1) standing at ``position`` -> (B, 1, d)."""
+        return self.dropout(self.pos.at(self.words(ids), position))
+
 
 class LSUEmbedding(nn.Module):
     """Both tables of the unified space. With ``cfg.lsu`` False (the Base path) there is no image

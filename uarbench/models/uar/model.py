@@ -154,9 +154,7 @@ class UARModel(ConfigCheckpoint, nn.Module):
     # --- incremental decoding (what decode() uses; equal to decode_step up to float rounding) ---
     def start_decoding(self, memory: Tensor, memory_mask: Tensor | None) -> DecoderCache:
         """A cache of the memory's cross-attention K, V for :meth:`decode_next`."""
-        cache = self.decoder.start_cache(memory)
-        cache.memory_mask, cache.n_memory = memory_mask, memory.shape[1]
-        return cache
+        return self.decoder.start_cache(memory, memory_mask)
 
     def decode_next(self, cache: DecoderCache, prefix_ids: Tensor) -> Tensor:
         """As :meth:`decode_step`, feeding only the newest token prefix_ids[:, -1] (its earlier
@@ -164,12 +162,10 @@ class UARModel(ConfigCheckpoint, nn.Module):
         t = prefix_ids.shape[1]
         if cache.length != t - 1:
             raise ValueError(f"the cache holds {cache.length} positions; the prefix has {t}")
-        words = self.lsu.text
-        e = words.dropout(words.pos.at(words.words(prefix_ids[:, -1:]), t - 1))  # (B, 1, d)
+        e = self.lsu.text.at(prefix_ids[:, -1:], t - 1)  # (B, 1, d)
         biases = self._cross_biases(t, cache.n_memory)
         biases = None if biases is None else [b[-1:] for b in biases]  # (1, L): row t-1 of Eq. 11
-        h = self.decoder.step(self.align(e), cache, memory_mask=cache.memory_mask,
-                              cross_biases=biases)
+        h = self.decoder.step(self.align(e), cache, cross_biases=biases)
         return F.log_softmax(self.head(h[:, -1]), dim=-1)  # (B, vocab)
 
     @torch.no_grad()
