@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from uarbench.data.datasets import load_dataset
-from uarbench.errors import UarbenchError
 from uarbench.data.synth import SynthConfig, generate_synth
+from uarbench.errors import UarbenchError
 from uarbench.models.uar import UARConfig
 from uarbench.models.uar.config import VQConfig
 from uarbench.training.config import TrainConfig
