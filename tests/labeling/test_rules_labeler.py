@@ -32,6 +32,12 @@ def labeler() -> RuleLabeler:
     return RuleLabeler()
 
 
+@pytest.fixture(scope="module")
+def chexpert_hedges() -> RuleLabeler:
+    """Every hedge uncertain (-1), as the CheXpert labeler and the sentence file read them."""
+    return RuleLabeler(hedges="all")
+
+
 def _cases() -> list[dict]:
     with SENTENCES.open(encoding="utf-8", newline="") as fh:
         rows = list(csv.DictReader(fh, delimiter="\t"))
@@ -66,12 +72,12 @@ def test_sentence_file_covers_every_observation_in_every_polarity():
             assert (truth[:, j] == value).any(), f"no {CLASS_NAMES[value]} case for {obs}"
 
 
-def test_hand_labelled_sentences(labeler):
+def test_hand_labelled_sentences(chexpert_hedges):
     """Per-observation accuracy over the cases where the truth or the prediction is not blank
     (all-blank cells would inflate it); >= 0.95 overall; every core case exactly right."""
     cases = _cases()
     truth = np.stack([c["expected"] for c in cases])                        # (n_cases, 14)
-    pred = labeler.label([c["text"] for c in cases])                        # (n_cases, 14)
+    pred = chexpert_hedges.label([c["text"] for c in cases])                # (n_cases, 14)
     same = _same(truth, pred)
     scored = ~(np.isnan(truth) & np.isnan(pred))
     lines = [f"{'observation':28s} {'n':>4s} {'accuracy':>8s}"]
@@ -105,9 +111,11 @@ def _row(labeler: RuleLabeler, text: str) -> dict[str, float]:
     return dict(zip(OBSERVATIONS, labeler.label_report(text)))
 
 
-def test_report_aggregation_positive_over_uncertain_over_negative(labeler):
-    assert _row(labeler, "No effusion. Possible small left effusion.")["Pleural Effusion"] == -1
+def test_report_aggregation_positive_over_uncertain_over_negative(labeler, chexpert_hedges):
+    assert _row(chexpert_hedges, "No effusion. Possible small left effusion.")["Pleural Effusion"] == -1
+    assert _row(labeler, "No effusion. Probable small left effusion.")["Pleural Effusion"] == -1
     assert _row(labeler, "Possible right effusion. Small left effusion.")["Pleural Effusion"] == 1
+    assert _row(labeler, "Possible right effusion. Probable left effusion.")["Pleural Effusion"] == -1
     assert _row(labeler, "No effusion. Small left effusion.")["Pleural Effusion"] == 1
     assert np.isnan(_row(labeler, "No pneumothorax.")["Pleural Effusion"])
 
@@ -147,7 +155,10 @@ def test_registered_and_versioned():
     versions = {json.loads((PHRASES_DIR / f"{n}.json").read_text())["version"]
                 for n in PHRASE_FILES}
     assert versions == {load_phrases().version}
-    assert lab.version == f"rules-v1(phrases:{versions.pop()})"
+    assert lab.version == f"rules-v2(phrases:{versions.pop()},hedges:probable)"
+    assert RuleLabeler(hedges="all").version.endswith(",hedges:all)")
+    with pytest.raises(UarbenchError, match="hedge policy"):
+        RuleLabeler(hedges="some")
 
 
 def test_phrase_files_must_agree_on_version(tmp_path):
@@ -186,7 +197,7 @@ def test_label_reports_returns_named_columns():
 def test_label_file_jsonl_and_csv(tmp_path):
     src = tmp_path / "preds.jsonl"
     src.write_text('{"id": "s1", "prediction": "Mild cardiomegaly. No effusion."}\n'
-                   '{"id": "s2", "prediction": "Possible pneumonia."}\n')
+                   '{"id": "s2", "prediction": "Probable pneumonia."}\n')
     out = label_file(src, tmp_path / "out" / "labels.csv")
     with out.open(newline="") as fh:
         rows = list(csv.reader(fh))
@@ -220,8 +231,9 @@ def _f1(truth: np.ndarray, pred: np.ndarray, cls: int) -> float:
 
 
 @pytest.mark.parametrize("style", ["structured", "varied"])
-def test_synth_cxr_macro_f1(labeler, style):
-    """All synth-cxr reports (train+val+test), cleaned as predictions are. For each observation
+def test_synth_cxr_macro_f1(chexpert_hedges, style):
+    """All synth-cxr reports (train+val+test), cleaned as predictions are, read with every hedge
+    uncertain (synth-cxr's truth marks "possible X" uncertain, as CheXpert does). For each observation
     and each non-blank class (pos / neg / unc) that occurs in the ground truth, F1 of that class
     against the rest (the other classes and blank); macro F1 = mean over those (observation,
     class) pairs, >= 0.97. Positive and uncertain F1 also >= 0.9 for every observation."""
@@ -231,7 +243,7 @@ def test_synth_cxr_macro_f1(labeler, style):
     studies = [s for split in ("train", "val", "test") for s in ds.split(split)]
     truth = _class(np.array([[np.nan if s.labels[o] is None else s.labels[o] for o in OBSERVATIONS]
                              for s in studies], dtype=float))              # (n, 14)
-    pred = _class(labeler.label([ds.clean(s.report) for s in studies]))    # (n, 14)
+    pred = _class(chexpert_hedges.label([ds.clean(s.report) for s in studies]))  # (n, 14)
     f1s, lines = {}, [f"synth-cxr ({style}), {len(studies)} reports"]
     for j, obs in enumerate(OBSERVATIONS):
         cells = []

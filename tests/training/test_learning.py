@@ -32,7 +32,7 @@ def _recovery(reports: list[str], truth: np.ndarray) -> float:
     """Micro F1 over the 14 observations, positive (uncertain counts as positive) vs the rest."""
     conv = CEConvention(labels=14, uncertain=1, average="micro")
     family = ClinicalEfficacy(conv)
-    stats = family.stats_from_labels(RuleLabeler().label(reports), truth)
+    stats = family.stats_from_labels(RuleLabeler(hedges="all").label(reports), truth)
     return family.score_from_stats(stats)[f"CE-F1[{conv.key}]"]
 
 
