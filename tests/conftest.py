@@ -32,6 +32,15 @@ def iu_xray_root() -> Path:
     return SHARED_IU_XRAY
 
 
+@pytest.fixture(scope="session")
+def iu_xray_mesh_dev() -> Path:
+    """The coders' MeSH annotations of the IU-Xray train split (read in place, never copied)."""
+    path = SHARED_IU_XRAY / "mesh_dev.csv"
+    if not path.is_file():
+        pytest.skip("IU-Xray MeSH annotations not present at ../shared/data/iu_xray/mesh_dev.csv")
+    return path
+
+
 def write_release(root: Path, splits: dict[str, list[dict]], *, images: bool = True) -> Path:
     """Write a tiny R2Gen-format release (annotation.json + 8x8 PNGs) under ``root``."""
     from PIL import Image

@@ -138,6 +138,8 @@ def cmd_run(a: argparse.Namespace) -> int:
         scoring["labeler"] = None if a.labeler == "none" else a.labeler
         scoring["labeler_kwargs"] = {k: None if v is None else str(Path(v).resolve())
                                      for k, v in _labeler_kwargs(a).items()}
+    elif a.hedges != "probable":
+        scoring["labeler_kwargs"] = _labeler_kwargs(a)
     if a.radgraph_model is not None:
         scoring["radgraph_model"] = str(Path(a.radgraph_model).resolve())
         scoring["radgraph_model_type"] = a.radgraph_model_type
@@ -202,6 +204,8 @@ def cmd_validate(a: argparse.Namespace) -> int:
 def _labeler_kwargs(a: argparse.Namespace) -> dict:
     if a.labeler == "chexbert":
         return {"checkpoint": a.chexbert_checkpoint, "bert_dir": a.chexbert_bert_dir}
+    if a.labeler == "rules" and a.hedges != "probable":
+        return {"hedges": a.hedges}
     return {}
 
 
@@ -210,6 +214,11 @@ def _labeler_args(p: argparse.ArgumentParser, allow_none: bool) -> None:
     p.add_argument("--labeler", default="rules", choices=choices,
                    help="CheXpert labeler for clinical efficacy (rules: offline, the default)"
                         + ("; none: no CE" if allow_none else ""))
+    p.add_argument("--hedges", default="probable", choices=("probable", "all"),
+                   help="rules labeler: a finding raised only as a possibility ('may represent "
+                        "X', 'cannot be excluded') is blank (probable, the default, measured on "
+                        "manual annotations) or uncertain -1 like CheXpert (all) (default: "
+                        "%(default)s)")
     p.add_argument("--chexbert-checkpoint", type=Path, help="CheXbert weights (chexbert.pth)")
     p.add_argument("--chexbert-bert-dir", type=Path,
                    help="local folder with the BERT tokenizer vocab.txt and config.json")
@@ -223,9 +232,40 @@ def _radgraph_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_label(a: argparse.Namespace) -> int:
+    if a.card:
+        return _label_card(a)
+    if a.reports is None or a.out is None:
+        raise UarbenchError("--reports and --out are needed to label reports.",
+                            fix="uarbench label --reports FILE --out labels.csv (or --card).")
     from uarbench.labeling.label_file import label_file
     out = label_file(a.reports, a.out, labeler=a.labeler, field=a.field, **_labeler_kwargs(a))
     print(f"wrote {out}")
+    if a.compare_with is not None:
+        from uarbench.labeling.agreement import agreement, format_agreement, read_label_csv
+        rows = agreement(read_label_csv(out), read_label_csv(a.compare_with))
+        print(format_agreement(rows, a.labeler, Path(a.compare_with).name))
+    return 0
+
+
+def _label_card(a: argparse.Namespace) -> int:
+    from uarbench.labeling.card import (
+        CARD_PATH, format_card, load_card, measure_card, same_measurement, write_card,
+    )
+    if a.dev_annotations is None:
+        print(format_card(load_card()))
+        return 0
+    from uarbench.labeling.rules import RuleLabeler
+    if a.write_card and a.hedges != "probable":
+        raise UarbenchError("the stored card is the default labeler's (--hedges probable).",
+                            fix="drop --write-card to measure --hedges all without storing it.")
+    card = measure_card(a.dev_annotations, RuleLabeler(hedges=a.hedges))
+    print(format_card(card))
+    if a.write_card:
+        print(f"wrote {write_card(card)}")
+    elif CARD_PATH.is_file() and card["dev_set"]["sha256"] == load_card()["dev_set"]["sha256"] \
+            and a.hedges == "probable" and not same_measurement(card, load_card()):
+        print(f"note: the stored card ({CARD_PATH}) differs from this measurement; "
+              "rerun with --write-card to update it.")
     return 0
 
 
@@ -292,9 +332,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
 
     lb = sub.add_parser("label", help="CheXpert labels (14 observations) for a reports file")
-    lb.add_argument("--reports", type=Path, required=True,
+    lb.add_argument("--reports", type=Path,
                     help="JSONL or CSV with id and report (or prediction / reference)")
-    lb.add_argument("--out", type=Path, required=True, help="labels CSV to write")
+    lb.add_argument("--out", type=Path, help="labels CSV to write")
+    lb.add_argument("--compare-with", type=Path, metavar="LABELS_CSV",
+                    help="another labeler's 14-column CSV of the same reports (CheXpert, "
+                         "CheXbert): print per-class Cohen's kappa and F1 against it")
+    lb.add_argument("--card", action="store_true",
+                    help="print the labeler card: per-class F1 on manual annotations")
+    lb.add_argument("--dev-annotations", type=Path, metavar="MESH_CSV",
+                    help="with --card: measure now on this MeSH annotation CSV "
+                         "(e.g. ../shared/data/iu_xray/mesh_dev.csv)")
+    lb.add_argument("--write-card", action="store_true",
+                    help="with --card --dev-annotations: store the measurement as the card")
     lb.add_argument("--field", default="report", help="text column (default: report)")
     _labeler_args(lb, allow_none=False)
     lb.set_defaults(func=cmd_label)

@@ -230,6 +230,8 @@ def test_metrics_by_exact_name_or_pattern_and_clinical_efficacy_is_tested(tmp_pa
     ce = t.cell("a", "CE-F1[micro-14-unc1]")
     assert ce.p_value is not None and ce.ci is not None and ce.difference < 0
     assert "labels:14" in t.column("CE-F1[micro-14-unc1]").signature
+    assert "labeler:rules-v2(" in t.column("CE-F1[micro-14-unc1]").signature
+    assert any(line.startswith("CE columns: CheXpert labels by rules-v2(") for line in t.legend())
     with pytest.raises(UarbenchError, match="no metric matches 'SPICE'"):
         build_comparison(tmp_path, metrics=["SPICE"], significance=False)
 

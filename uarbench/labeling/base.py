@@ -23,7 +23,7 @@ class Labeler(ABC):
     @property
     @abstractmethod
     def version(self) -> str:
-        """What produced the labels, e.g. ``rules-v1`` or ``chexbert-<sha256 of weights[:12]>``."""
+        """What produced the labels, e.g. ``rules-v2(phrases:2,hedges:probable)`` or ``chexbert-<sha256 of weights[:12]>``."""
 
     def unavailable_reason(self) -> str | None:
         """None when the labeler can run on this machine, else a one-line reason."""

@@ -46,6 +46,18 @@ MICRO_CLASSES: tuple[str, ...] = ("Cardiomegaly", "Pleural Effusion", "Atelectas
                                   "Pneumothorax", "Fracture")
 SCORED_CLASSES: tuple[str, ...] = MICRO_CLASSES + ("Edema", "Pneumonia", "Support Devices",
                                                    "No Finding")
+CODER_NOTES: tuple[str, ...] = (
+    "Where the labeler is judged right and the coders' mapping not: the coders index an "
+    "enlarged cardiac silhouette / contour as 'Cardiac Shadow', not Cardiomegaly; the labeler "
+    "says Cardiomegaly, as CheXpert does (these count as FP above). Likewise a "
+    "hydropneumothorax is indexed as Hydropneumothorax only; it holds a pneumothorax, and the "
+    "labeler says Pneumothorax (the one Pneumothorax FP).",
+    "The coders index what a report asserts: a finding raised only as a possibility ('may "
+    "represent', 'cannot be excluded', 'concerning for') is absent for them and blank for the "
+    "default hedge policy; under --hedges all (CheXpert's reading) those count as FP here.",
+    "No Finding is compared with MeSH 'normal', which also excludes incidental findings "
+    "(granulomas, degenerative spine changes): shown, not a target.",
+)
 REQUIRED_COLUMNS = ("study_id", "findings", "impression", "problems")
 _SENTENCE = re.compile(r"(?<=[.;!?])\s+|\n+")
 

@@ -17,7 +17,7 @@ A division by zero gives 0 (scikit-learn's ``zero_division=0``).
 
 No single convention exists in the literature (see docs/EVALUATION.md), so each is a
 :class:`CEConvention` (label set, what uncertain and blank labels count as, averaging) recorded
-in the signature, e.g. ``CE-F1|labeler:rules-v1|unc:0|blank:0|labels:14|avg:macro|n:590|...``.
+in the signature, e.g. ``CE-F1|labeler:rules-v2(phrases:2,hedges:probable)|unc:0|blank:0|labels:14|avg:macro|n:590|...``.
 
 Per-report statistics (one row per report, shared by every averaging of one binarisation): TP,
 FP, FN, TN of each observation of the label set after binarisation, then the report's own
