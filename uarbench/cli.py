@@ -262,8 +262,8 @@ def _label_card(a: argparse.Namespace) -> int:
     print(format_card(card))
     if a.write_card:
         print(f"wrote {write_card(card)}")
-    elif CARD_PATH.is_file() and card["dev_set"]["sha256"] == load_card()["dev_set"]["sha256"] \
-            and a.hedges == "probable" and not same_measurement(card, load_card()):
+    elif CARD_PATH.is_file() and a.hedges == "probable" and (stored := load_card())[
+            "dev_set"]["sha256"] == card["dev_set"]["sha256"] and not same_measurement(card, stored):
         print(f"note: the stored card ({CARD_PATH}) differs from this measurement; "
               "rerun with --write-card to update it.")
     return 0

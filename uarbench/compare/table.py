@@ -139,9 +139,9 @@ class ComparisonTable:
                          f"p ≤ {self.alpha:g} across the table's {self.holm_m} comparisons).")
         lines.append("↑ / ↓: higher / lower is better. Reported rows: numbers from the "
                      "literature, not measured here, never tested.")
-        labelers = sorted({part.split(":", 1)[1] for c in self.columns
-                           for part in c.signature.split("|")[1:2]
-                           if c.signature.startswith("CE-") and part.startswith("labeler:")})
+        labelers = sorted({p.removeprefix("labeler:") for c in self.columns
+                           if c.signature.startswith("CE-") for p in c.signature.split("|")
+                           if p.startswith("labeler:")})
         if labelers:
             lines.append(f"CE columns: CheXpert labels by {', '.join(labelers)} (accuracy of the "
                          "rules labeler on manual annotations: `uarbench label --card`).")

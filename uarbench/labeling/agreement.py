@@ -14,11 +14,11 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from uarbench.data.chexpert import OBSERVATIONS
 from uarbench.errors import UarbenchError
+from uarbench.labeling.mesh_eval import present
 
 ID_COLUMNS = ("id", "study_id", "dicom_id", "report_id")
 _VALUES = {1.0, 0.0, -1.0}
@@ -84,7 +84,7 @@ def agreement(a: pd.DataFrame, b: pd.DataFrame) -> list[ClassAgreement]:
     for o in (o for o in OBSERVATIONS if o in a.columns and o in b.columns):
         x = a.loc[ids, o].fillna(9).to_numpy()          # 9 = blank, a class of its own
         y = b.loc[ids, o].fillna(9).to_numpy()
-        px, py = np.isin(x, (1, -1)), np.isin(y, (1, -1))
+        px, py = present(x), present(y)
         tp, wrong = int((px & py).sum()), int((px != py).sum())
         single = len(set(x) | set(y)) == 1
         kappa = math.nan if single else float(cohen_kappa_score(x, y))

@@ -30,12 +30,12 @@ from typing import Sequence
 import numpy as np
 
 from uarbench.data.chexpert import OBSERVATIONS
+from uarbench.errors import UarbenchError
 from uarbench.labeling.base import LABELERS, Labeler
 from uarbench.labeling.lexicon import (
     BOUNDARY, OTHER, OTHER_NAME, PHRASE_FILES, PHRASES_DIR, Match, PhraseMatcher, load_phrases,
     words,
 )
-from uarbench.errors import UarbenchError
 from uarbench.labeling.scope import POSSIBLE, ClauseReader, Unit
 
 __all__ = ["PHRASE_FILES", "PHRASES_DIR", "RULES_VERSION", "Mention", "RuleLabeler",
@@ -86,6 +86,7 @@ class RuleLabeler(Labeler):
             raise UarbenchError(f"unknown hedge policy {hedges!r}.",
                                 fix=f"use one of {', '.join(HEDGE_POLICIES)}.")
         self.hedges = hedges
+        self._possible = np.nan if hedges == "probable" else -1.0   # what a possibility becomes
         self.phrases = load_phrases(PHRASES_DIR if phrases_dir is None else phrases_dir)
         self._matcher = PhraseMatcher(self.phrases.table)
         self._reader = ClauseReader(self.phrases)
@@ -119,7 +120,7 @@ class RuleLabeler(Labeler):
                     row[col] = value
         if not any(row[c] in (1, -1, POSSIBLE) for c in _PATHOLOGY_COLS):
             row[NO_FINDING] = 1
-        row[row == POSSIBLE] = np.nan if self.hedges == "probable" else -1
+        row[row == POSSIBLE] = self._possible
         return row[:OTHER]
 
     def mentions(self, report: str) -> list[Mention]:
@@ -130,7 +131,7 @@ class RuleLabeler(Labeler):
             for u in self._units(toks):
                 label = u.label()
                 if label == POSSIBLE:
-                    label = None if self.hedges == "probable" else -1
+                    label = None if np.isnan(self._possible) else int(self._possible)
                 out.append(Mention(_NAMES[u.col], label,
                                    " ".join(toks[u.start:u.end]), sentence.strip()))
         return out

@@ -124,6 +124,7 @@ class ClauseReader:
             if not owners and not m.has(FINDING) and not m.has(ATTRIBUTE):
                 free.append(m)
         starts = {m.start: m for m in free}
+        covering = {i: m for m in free for i in range(m.start, m.end)}
         # a state that opens its attribute ("normal size of the heart") says nothing of what
         # comes before it; one after its attribute ("heart and X are normal") may
         leading = {id(u.state) for u in units if u.state is not None and u.state.start < u.cue.start}
@@ -138,10 +139,10 @@ class ClauseReader:
         for m in free:
             role = _role(m)
             if role in _POST_ROLES and m.start not in absorbed:
-                self._backward(toks, starts, units, m, _kind(m, role),
+                self._backward(toks, covering, units, m, _kind(m, role),
                                nearest_only=role == UNC_BOTH, adjacent=False)
             elif m.has(STATE) and m.value(STATE) == 0 and id(m) not in leading:
-                self._backward(toks, starts, units, m, NEG, nearest_only=False, adjacent=True)
+                self._backward(toks, covering, units, m, NEG, nearest_only=False, adjacent=True)
         return units
 
     # --- attributes ---------------------------------------------------------------------------
@@ -218,9 +219,9 @@ class ClauseReader:
         return n, links
 
     # --- backward (post triggers, normal states) ------------------------------------------------
-    def _backward(self, toks: Sequence[str], starts: dict[int, Match], units: list[Unit],
+    def _backward(self, toks: Sequence[str], covering: dict[int, Match], units: list[Unit],
                   trigger: Match, kind: str, *, nearest_only: bool, adjacent: bool) -> None:
-        start = self._backward_start(toks, starts, trigger.start)
+        start = self._backward_start(toks, covering, trigger.start)
         anchor, first = trigger.start, True
         for u in reversed([u for u in units if start <= u.start and u.end <= trigger.start]):
             if u.base == 0:
@@ -238,22 +239,20 @@ class ClauseReader:
             if nearest_only:
                 return
 
-    def _backward_start(self, toks: Sequence[str], starts: dict[int, Match], end: int) -> int:
+    def _backward_start(self, toks: Sequence[str], covering: dict[int, Match], end: int) -> int:
         """First word a post trigger at ``end`` may reach: after the last stop before it."""
-        spans = sorted(starts.values(), key=lambda m: m.start)
-        covered = {i for m in spans for i in range(m.start, m.end)}
         own_verbs = True                # the verb group right before the trigger is its own
-        for i in range(end - 1, -1, -1):
-            if i in covered:
-                m = next(m for m in spans if m.start <= i < m.end)
+        i = end - 1
+        while i >= 0:
+            m = covering.get(i)
+            if m is not None:
                 if _role(m) is not None:
                     return m.end
-                own_verbs = False
+                own_verbs, i = False, m.start - 1
                 continue
             w = toks[i]
-            if w in self.ph.verbs or w in self.ph.adverbs:
-                if not own_verbs and w in self.ph.verbs:
-                    return i + 1
-                continue
-            own_verbs = False
+            if w in self.ph.verbs and not own_verbs:
+                return i + 1
+            own_verbs = own_verbs and w in self.ph.verbs | self.ph.adverbs
+            i -= 1
         return 0
