@@ -4,7 +4,7 @@ import pytest
 
 from conftest import toy_splits, write_release
 from uarbench.data.datasets import load_dataset
-from uarbench.data.references import dataset_references, reference_signature
+from uarbench.conventions import make_convention
 from uarbench.errors import UarbenchError
 
 
@@ -19,13 +19,17 @@ def test_iu_xray_split_counts_and_vocabulary(iu_xray_root, capsys):
 
 def test_r2gen_compat_references_are_truncated_and_unk_mapped(iu_xray_root):
     ds = load_dataset("iu_xray", iu_xray_root, image_check="none")
-    clean = dataset_references(ds, "test", "clean")
-    compat = dataset_references(ds, "test", "r2gen_compat")
+    raw = {s.id: s.report for s in ds.split("test")}
+    clean = dict(zip(raw, make_convention("r2gen", dataset=ds).prepare_references(list(raw.values()))))
+    conv = make_convention("r2gen_compat", dataset=ds)
+    compat = dict(zip(raw, conv.prepare_references(list(raw.values()))))
+    assert conv.prepare(["The Heart."]) == ["the heart ."]     # predictions: cleaned only
     longest = max(clean, key=lambda i: len(clean[i].split()))
     assert len(clean[longest].split()) > 59 and len(compat[longest].split()) == 59
     assert any("<unk>" in r for r in compat.values())
     assert not any("<unk>" in r for r in clean.values())
-    assert reference_signature("r2gen_compat", ds) == "r2gen-compat(trunc59,unk@3)"
+    assert conv.signature_fields() == (("conv", "r2gen_compat"), ("clean", "r2gen-iu"),
+                                       ("vocab", "trunc59,unk@3"))
 
 
 def test_mimic_uses_first_view_only(tmp_path):

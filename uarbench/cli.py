@@ -68,22 +68,75 @@ def cmd_predict(a: argparse.Namespace) -> int:
 def cmd_eval(a: argparse.Namespace) -> int:
     from uarbench.config import find_benchmark_file, load_benchmark
     from uarbench.evaluate import evaluate
+    from uarbench.report_files import ColumnChoice
     bench = load_benchmark() if find_benchmark_file() else None
-    if a.dataset is None and a.references is None:
-        raise UarbenchError("nothing to score against.",
-                            fix="pass --dataset NAME [--data-root R] or --references FILE.")
-    out_dir = a.out or Path(a.predictions).parent
-    ev = evaluate(predictions=a.predictions, references=a.references, dataset=a.dataset,
-                  split=a.split, data_root=a.data_root, reference_mode=a.reference_mode or (bench.reference_mode if bench else "clean"),
-                  cleaning=a.cleaning, metrics=bench.nlg_metrics if bench else None,
+    refs = a.references
+    files = ([a.predictions] if a.predictions is not None else []) + list(a.files)
+    if len(files) == 2:
+        if refs is not None:
+            raise UarbenchError("two files given and --references too.",
+                                fix="give PRED_FILE REF_FILE, or PRED_FILE --references REF_FILE.")
+        refs = files[1]
+    elif len(files) != 1:
+        raise UarbenchError(f"{len(files)} files given.",
+                            fix="give one file (predictions, maybe with references) or two "
+                                "(predictions, references).")
+    pred_file = files[0]
+    out_dir = a.out or pred_file.parent
+    convention = a.convention or (bench.convention if bench else "r2gen")
+    job = dict(predictions=pred_file, references=refs, dataset=a.dataset, split=a.split,
+               data_root=a.data_root, columns=ColumnChoice(a.id_col, a.pred_col, a.ref_col),
+               order_from=a.order_from, skip_empty_references=a.skip_empty_references,
+               common_ids=a.common_ids)
+    if a.all_conventions:
+        from uarbench.evaluate import convention_table
+        table = convention_table(**job, cleaning=a.cleaning,
+                                 metrics=bench.nlg_metrics if bench else None)
+        text = table.markdown() if a.format == "md" else table.to_json()
+        print(text)
+        path = table.write(out_dir)
+        print(f"wrote {path}", file=sys.stderr)
+        return 0
+    ev = evaluate(**job, convention=convention, cleaning=a.cleaning,
+                  metrics=bench.nlg_metrics if bench else None,
                   out_dir=out_dir, labeler=None if a.labeler == "none" else a.labeler,
                   labeler_kwargs=_labeler_kwargs(a), bootstrap=a.bootstrap,
                   confidence=a.confidence, bootstrap_seed=a.bootstrap_seed,
                   radgraph_model=a.radgraph_model, radgraph_model_type=a.radgraph_model_type)
     print(ev.table())
+    for line in ev.input_notes():
+        print(line)
     print(f"wrote {out_dir / 'metrics.json'} and {out_dir / 'per_report_stats.csv'}"
           + ("" if a.labeler == "none" else ", labels_pred.csv and labels_ref.csv"))
     return 0
+
+
+def _convention_arg(p: argparse.ArgumentParser, what: str) -> None:
+    from uarbench.conventions import CONVENTIONS, make_convention
+    lines = "; ".join(f"{n}: {make_convention(n, cleaning=None).summary}"
+                      for n in CONVENTIONS.names() if n != "r2gen_compat")
+    p.add_argument("--convention", choices=CONVENTIONS.names(),
+                   help=f"scoring convention {what} (default: benchmark.toml's "
+                        f"metrics.convention, r2gen). {lines}; r2gen_compat: R2Gen's truncated, "
+                        "<unk>-mapped references (needs --dataset)")
+
+
+def _input_file_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--id-col", help="study id column (default: the first of id, dicom_id, "
+                   "images_id, image_id, study_id)")
+    p.add_argument("--pred-col", help="prediction column (default: prediction, "
+                   "generated_report, pred_report, ..., report)")
+    p.add_argument("--ref-col", help="reference column (default: reference, reference_report, "
+                   "ground_truth, labels, ...; a references file may call it report)")
+    p.add_argument("--order-from", type=Path, metavar="ANNOTATION_JSON",
+                   help="id-less files (R2Gen's res.csv / gts.csv): rows are the studies of "
+                        "--split in this annotation.json's order")
+    p.add_argument("--skip-empty-references", action="store_true",
+                   help="leave out rows whose reference is empty (metric-summary rows of some "
+                        "released files) instead of stopping; they are counted in metrics.json")
+    p.add_argument("--common-ids", action="store_true",
+                   help="score only the ids predictions and references share (the signature "
+                        "says ids:common) instead of stopping on a mismatch")
 
 
 def cmd_train(a: argparse.Namespace) -> int:
@@ -140,6 +193,8 @@ def cmd_run(a: argparse.Namespace) -> int:
                                      for k, v in _labeler_kwargs(a).items()}
     elif a.hedges != "probable":
         scoring["labeler_kwargs"] = _labeler_kwargs(a)
+    if a.convention is not None:
+        scoring["convention"] = a.convention
     if a.radgraph_model is not None:
         scoring["radgraph_model"] = str(Path(a.radgraph_model).resolve())
         scoring["radgraph_model_type"] = a.radgraph_model_type
@@ -327,6 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--ray-address", help="an existing Ray cluster (default: start one locally)")
     run.add_argument("--jobs", type=int, help="local runs at a time (default: benchmark.toml)")
     run.add_argument("--benchmark", type=Path, help="benchmark file (default: ./benchmark.toml)")
+    _convention_arg(run, "of every run's test scores (part of the run's identity)")
     _labeler_args(run, allow_none=True)
     _radgraph_args(run)
     run.set_defaults(func=cmd_run)
@@ -355,14 +411,24 @@ def build_parser() -> argparse.ArgumentParser:
     va.add_argument("file", nargs="?", type=Path, help="default: ./benchmark.toml")
     va.set_defaults(func=cmd_validate)
 
-    ev = sub.add_parser("eval", help="score a predictions file (JSONL or CSV: id, prediction)")
-    ev.add_argument("--predictions", type=Path, required=True)
+    ev = sub.add_parser("eval", help="score a predictions file (CSV or JSONL) against a "
+                        "dataset split or references", description="Score predictions. "
+                        "PRED_FILE [REF_FILE]: CSV or JSONL; one file may hold both the "
+                        "prediction and the reference column.")
+    ev.add_argument("files", type=Path, nargs="*", metavar="PRED_FILE [REF_FILE]")
+    ev.add_argument("--predictions", type=Path, help="predictions file (or give it first)")
     _dataset_args(ev)
     ev.add_argument("--split", default="test")
-    ev.add_argument("--references", type=Path, help="JSONL or CSV with id, reference")
-    ev.add_argument("--reference-mode", choices=("clean", "r2gen_compat"),
-                    help="default: benchmark.toml's metrics.reference_mode (clean)")
-    ev.add_argument("--cleaning", help="report cleaning (default: the dataset's, else r2gen-iu)")
+    ev.add_argument("--references", type=Path, help="references file (CSV or JSONL)")
+    _input_file_args(ev)
+    _convention_arg(ev, "applied to both sides")
+    ev.add_argument("--all-conventions", action="store_true",
+                    help="print every NLG metric under every available convention side by side "
+                         "(writes all_conventions.json; no CE, no CIs)")
+    ev.add_argument("--format", default="md", choices=("md", "json"),
+                    help="with --all-conventions: Markdown table or JSON")
+    ev.add_argument("--cleaning", help="R2Gen cleaner of the r2gen conventions (default: the "
+                    "dataset's, else r2gen-iu)")
     ev.add_argument("--out", type=Path, help="folder for metrics.json (default: next to predictions)")
     _labeler_args(ev, allow_none=True)
     ev.add_argument("--bootstrap", type=int, default=1000,

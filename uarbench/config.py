@@ -21,7 +21,7 @@ class BenchmarkFile:
     version: str
     default_dataset: str
     nlg_metrics: tuple[str, ...]
-    reference_mode: str
+    convention: str          # the default scoring convention (uarbench.conventions)
     synth: dict          # SynthConfig keyword arguments for the default synth-cxr build
     runner: dict = field(default_factory=dict)   # [runner]: default preset, seeds, jobs
     suites: dict = field(default_factory=dict)   # [suites.*], validated by uarbench.runner.suite
@@ -43,7 +43,7 @@ def find_benchmark_file(path: str | Path | None = None) -> Path | None:
 
 def load_benchmark(path: str | Path | None = None) -> BenchmarkFile:
     from uarbench.data.datasets import DATASETS
-    from uarbench.data.references import REFERENCE_MODES
+    from uarbench.conventions import CONVENTIONS, DEFAULT_CONVENTION
     from uarbench.metrics.nlg import NLG_FAMILIES
     found = find_benchmark_file(path)
     if found is None or not found.is_file():
@@ -69,9 +69,13 @@ def load_benchmark(path: str | Path | None = None) -> BenchmarkFile:
     for name in nlg if isinstance(nlg, list) else []:
         if name not in NLG_FAMILIES:
             problems.append(f"metrics.nlg: unknown metric family {name!r} (known: {', '.join(NLG_FAMILIES)})")
-    mode = get("metrics", "reference_mode", str, "clean")
-    if isinstance(mode, str) and mode not in REFERENCE_MODES:
-        problems.append(f"metrics.reference_mode: unknown mode {mode!r}")
+    if "reference_mode" in data.get("metrics", {}):
+        problems.append("metrics.reference_mode: replaced by metrics.convention (\"r2gen\", or "
+                        "\"r2gen_compat\" for R2Gen's truncated references)")
+    convention = get("metrics", "convention", str, DEFAULT_CONVENTION)
+    if isinstance(convention, str) and convention not in CONVENTIONS:
+        problems.append(f"metrics.convention: unknown convention {convention!r} (known: "
+                        f"{', '.join(CONVENTIONS.names())})")
     synth = data.get("datasets", {}).get("synth-cxr", {})
     from dataclasses import fields
     from uarbench.data.synth import SynthConfig
@@ -92,7 +96,7 @@ def load_benchmark(path: str | Path | None = None) -> BenchmarkFile:
     if problems:
         raise UarbenchError("invalid benchmark file: " + "; ".join(problems) + ".", file=found,
                             fix="correct the keys named above.")
-    return BenchmarkFile(found, version, default_dataset, tuple(nlg), mode, dict(synth),
+    return BenchmarkFile(found, version, default_dataset, tuple(nlg), convention, dict(synth),
                          dict(runner), dict(suites))
 
 

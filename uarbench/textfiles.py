@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sys
 from pathlib import Path
 
 from uarbench.errors import UarbenchError
@@ -18,16 +19,7 @@ from uarbench.errors import UarbenchError
 def read_texts(path: str | Path, field: str, *, aliases: tuple[str, ...] = ()) -> dict[str, str]:
     """Read an id -> text mapping from ``path`` (``.csv`` or JSON lines)."""
     path = Path(path)
-    if not path.is_file():
-        raise UarbenchError("file not found.", file=path, fix="check the path.")
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n") + 1
-        raise UarbenchError(f"not valid UTF-8 (byte {e.start}, line {line}).", file=path,
-                            fix="re-save the file as UTF-8.") from None
-    rows = _csv_rows(text, path) if path.suffix.lower() == ".csv" else _jsonl_rows(text, path)
+    _, rows = read_rows(path)
     names = (field, *aliases)
     out: dict[str, str] = {}
     for where, row in rows:
@@ -49,6 +41,33 @@ def read_texts(path: str | Path, field: str, *, aliases: tuple[str, ...] = ()) -
     return out
 
 
+def is_csv(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in (".csv", ".tsv")
+
+
+def read_rows(path: str | Path, *, header: bool = True) -> tuple[list[str], list[tuple[str, dict]]]:
+    """(column names, [(where, row)]) of a CSV (``.csv`` / ``.tsv``) or JSON-lines file.
+
+    ``where`` is "line N" (the file's line). ``header=False`` reads a CSV without a header row:
+    its columns are named "0", "1", ... (as pandas writes them). JSON lines: the columns are the
+    keys in order of first appearance."""
+    path = Path(path)
+    if not path.is_file():
+        raise UarbenchError("file not found.", file=path, fix="check the path.")
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise UarbenchError(f"not valid UTF-8 (byte {e.start}, line {line}).", file=path,
+                            fix="re-save the file as UTF-8.") from None
+    if is_csv(path):
+        return _csv_table(text, path, header)
+    rows = list(_jsonl_rows(text, path))
+    columns = list(dict.fromkeys(k for _, row in rows for k in row))
+    return columns, rows
+
+
 def _jsonl_rows(text: str, path: Path):
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
@@ -64,9 +83,39 @@ def _jsonl_rows(text: str, path: Path):
         yield f"line {n}", row
 
 
-def _csv_rows(text: str, path: Path):
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    if reader.fieldnames is None:
-        return
-    for n, row in enumerate(reader, 2):
-        yield f"line {n}", {k: v for k, v in row.items() if k is not None}
+# reports can be long: lift the csv module's 131,072-character field limit (C long bound)
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+
+
+def _csv_table(text: str, path: Path, header: bool) -> tuple[list[str], list[tuple[str, dict]]]:
+    dialect = csv.excel_tab if path.suffix.lower() == ".tsv" else csv.excel
+    try:
+        lines = list(csv.reader(io.StringIO(text, newline=""), dialect))
+    except csv.Error as e:
+        raise UarbenchError(f"not a readable CSV file ({e}).", file=path,
+                            fix="write it with a CSV writer (quoted fields).") from None
+    # the file line of each record (a quoted field may span lines)
+    reader_lines: list[int] = []
+    line = 1
+    for rec in lines:
+        reader_lines.append(line)
+        line += sum(f.count("\n") for f in rec) + 1
+    if header:
+        if not lines:
+            return [], []
+        names = [n.strip() for n in lines[0]]
+        body, starts = lines[1:], reader_lines[1:]
+    else:
+        width = max((len(r) for r in lines), default=0)
+        names = [str(i) for i in range(width)]
+        body, starts = lines, reader_lines
+    rows = []
+    for rec, start in zip(body, starts):
+        if not rec:                 # a blank line
+            continue
+        if len(rec) > len(names):
+            raise UarbenchError(f"{len(rec)} fields but the header names {len(names)}.",
+                                file=path, record=f"line {start}",
+                                fix="quote fields that contain the delimiter.")
+        rows.append((f"line {start}", dict(zip(names, rec + [""] * (len(names) - len(rec))))))
+    return names, rows

@@ -43,7 +43,7 @@ def test_markdown_has_arrows_markers_seed_counts_and_a_signature_footer(table):
     line = next(l for l in text.splitlines() if l.startswith("| constant "))
     assert "‡" in line and "[" in line                         # marker and CI
     assert next(l for l in text.splitlines() if l.startswith("| broken ")).count("—") >= 6
-    assert "**Metric signatures.**" in text and "BLEU-4|tok:r2gen-iu" in text
+    assert "**Metric signatures.**" in text and "BLEU-4|conv:r2gen|clean:r2gen-iu" in text
     assert "holm:table(m=" in text and "seed variance" in text
 
 
@@ -71,7 +71,7 @@ def test_html_is_one_standalone_sortable_page(table):
     assert "<script>" in page and "addEventListener(\"click\"" in page
     assert page.count("<th>") == 3 + len(table.columns)
     assert re.search(r'<td class="num" data-v="[0-9.e-]+"', page)    # numbers to sort by
-    assert "BLEU-4|tok:r2gen-iu" in page and "Provenance" in page and "git_commits" in page
+    assert "BLEU-4|conv:r2gen|clean:r2gen-iu" in page and "Provenance" in page and "git_commits" in page
 
 
 def _latex_structure(tex: str) -> None:

@@ -245,7 +245,7 @@ def test_different_signatures_get_separate_columns(tmp_path):
     keys = [c.key for c in t.columns if c.metric == "BLEU-4"]
     assert keys == ["BLEU-4 [a]", "BLEU-4 [b]"]
     col_a, col_b = (t.column(k) for k in keys)
-    assert "tok:r2gen-iu" in col_a.signature and "tok:r2gen-mimic" in col_b.signature
+    assert "clean:r2gen-iu" in col_a.signature and "clean:r2gen-mimic" in col_b.signature
     assert t.cell("a", "BLEU-4 [a]").mean is not None and t.cell("a", "BLEU-4 [b]").mean is None
     assert t.cell("b", "BLEU-4 [b]").mean is not None and t.cell("b", "BLEU-4 [a]").mean is None
     assert t.cell("b", "BLEU-4 [b]").p_value is None       # never tested across signatures

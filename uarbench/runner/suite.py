@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from uarbench.conventions.base import DEFAULT_CONVENTION
 from uarbench.config import BenchmarkFile, load_benchmark
 from uarbench.errors import UarbenchError
 
@@ -201,6 +202,12 @@ def expand_suite(suite: Suite, *, bench: BenchmarkFile | None = None, dataset: s
     if preset is not None and preset not in PRESETS:
         raise UarbenchError(f"unknown preset {preset!r}.", fix=f"use one of {', '.join(PRESETS)}.")
     synth = tuple(sorted({**bench.synth, **suite.synth}.items())) if ds == "synth-cxr" else ()
+    # the scoring convention: the command line's, else benchmark.toml's; named in the spec only
+    # when it is not the default (so runs scored by default keep their identity)
+    scoring = dict(scoring or {})
+    convention = scoring.pop("convention", None) or bench.convention
+    if convention != DEFAULT_CONVENTION:
+        scoring["convention"] = convention
     out = []
     for row in suite.rows:
         for seed in (seeds if seeds is not None else suite.seeds):
@@ -211,7 +218,7 @@ def expand_suite(suite: Suite, *, bench: BenchmarkFile | None = None, dataset: s
                 model_set=tuple(sorted({**suite.set, **row.set}.items())),
                 train_set=tuple(sorted({**suite.train, **row.train}.items())),
                 params=tuple(sorted(row.params.items())), synth=synth,
-                scoring=_freeze(scoring or {}),
+                scoring=_freeze(scoring),
                 benchmark_version=bench.version))
     return out
 
