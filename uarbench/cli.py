@@ -111,6 +111,31 @@ def cmd_eval(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(a: argparse.Namespace) -> int:
+    from uarbench.report_files import ColumnChoice
+    from uarbench.runner.imported import import_outputs
+    scoring = {"labeler": None if a.labeler == "none" else a.labeler,
+               "labeler_kwargs": _labeler_kwargs(a), "bootstrap": a.bootstrap,
+               "radgraph_model": a.radgraph_model, "radgraph_model_type": a.radgraph_model_type}
+    path = import_outputs(a.file, name=a.name, out=a.out, dataset=a.dataset,
+                          data_root=a.data_root, references=a.references, citation=a.citation,
+                          convention=a.convention, split=a.split, cleaning=a.cleaning,
+                          columns=ColumnChoice(a.id_col, a.pred_col, a.ref_col),
+                          order_from=a.order_from, skip_empty_references=a.skip_empty_references,
+                          common_ids=a.common_ids, overwrite=a.overwrite, scoring=scoring)
+    import json
+    record = json.loads((path / "run.json").read_text(encoding="utf-8"))
+    from uarbench.evaluate import input_notes
+    for line in input_notes(record["config"].get("inputs", {})):
+        print(line)
+    shown = ("BLEU-4", "METEOR", "ROUGE-L", "CIDEr")
+    print("  ".join(f"{k} {'n/a' if record['metrics'].get(k, {}).get('value') is None else format(record['metrics'][k]['value'], '.4f')}"
+                    for k in shown))
+    print(f"imported {a.name!r} into {path} (convention {record['config']['convention']}); "
+          f"rank it: uarbench compare {path.parent}")
+    return 0
+
+
 def _convention_arg(p: argparse.ArgumentParser, what: str) -> None:
     from uarbench.conventions import CONVENTIONS, make_convention
     lines = "; ".join(f"{n}: {make_convention(n, cleaning=None).summary}"
@@ -437,6 +462,30 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--bootstrap-seed", type=int, default=0, help="0 is a seed like any other")
     _radgraph_args(ev)
     ev.set_defaults(func=cmd_eval)
+
+    im = sub.add_parser("import", help="a published system's released output file as a row "
+                        "of a results folder (ranked by compare with trained rows)",
+                        description="Score a released output file and write it as a run folder "
+                        "(source: imported) that `uarbench compare` ranks with trained runs.")
+    im.add_argument("file", type=Path, metavar="PRED_FILE", help="CSV or JSONL outputs")
+    im.add_argument("--name", required=True, help="row name (the run folder's name)")
+    im.add_argument("--citation", help="where the outputs come from (shown in tables)")
+    im.add_argument("--out", type=Path, required=True, metavar="SUITE_DIR",
+                    help="the suite's results folder, e.g. results/main")
+    _dataset_args(im, required=True)
+    im.add_argument("--split", default="test")
+    im.add_argument("--references", type=Path,
+                    help="references file (default: the dataset's split with --data-root, else "
+                         "the file's own reference column)")
+    _input_file_args(im)
+    _convention_arg(im, "applied to both sides")
+    im.add_argument("--cleaning", help="R2Gen cleaner of the r2gen conventions")
+    im.add_argument("--overwrite", action="store_true", help="replace a run of that name")
+    _labeler_args(im, allow_none=True)
+    im.add_argument("--bootstrap", type=int, default=1000,
+                    help="paired-bootstrap resamples for the run's own CIs (0: none)")
+    _radgraph_args(im)
+    im.set_defaults(func=cmd_import)
 
     from uarbench.compare.cli import add_compare_parser
     add_compare_parser(sub)

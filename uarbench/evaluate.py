@@ -158,7 +158,7 @@ def scoring_job(*, predictions: Mapping[str, str] | str | Path,
                       common_ids)
 
 
-def evaluate(*, predictions: Mapping[str, str] | str | Path,
+def evaluate(*, predictions: Mapping[str, str] | str | Path | None = None,
              references: Mapping[str, str] | str | Path | None = None,
              dataset: str | Dataset | None = None, split: str = "test",
              data_root: str | Path | None = None, convention: str = DEFAULT_CONVENTION,
@@ -170,10 +170,10 @@ def evaluate(*, predictions: Mapping[str, str] | str | Path,
              bootstrap_seed: int = 0, radgraph_model: str | Path | None = None,
              radgraph_model_type: str = "radgraph", columns: ColumnChoice = ColumnChoice(),
              order_from: str | Path | None = None, skip_empty_references: bool = False,
-             common_ids: bool = False) -> Evaluation:
+             common_ids: bool = False, job: "ScoringJob | None" = None) -> Evaluation:
     """Score predictions; write metrics.json + per-report statistics to ``out_dir`` if given.
 
-    Texts: see :func:`scoring_job` (``predictions`` / ``references`` are mappings or files,
+    Texts: a :class:`ScoringJob` already read (``job``), else see :func:`scoring_job` (``predictions`` / ``references`` are mappings or files,
     ``dataset`` a registered name or a loaded :class:`Dataset` whose ``split`` gives the
     references). ``convention``: a registered scoring convention (:mod:`uarbench.conventions`)
     applied to both sides, ``cleaning`` its cleaner where it has one. ``labeler``: a registered
@@ -189,9 +189,11 @@ def evaluate(*, predictions: Mapping[str, str] | str | Path,
     if not 0 < confidence < 1:
         raise UarbenchError(f"confidence must be between 0 and 1, got {confidence!r}.",
                             fix="use 0.95 for a 95% interval.")
-    job = scoring_job(predictions=predictions, references=references, dataset=dataset,
-                      split=split, data_root=data_root, columns=columns, order_from=order_from,
-                      skip_empty_references=skip_empty_references, common_ids=common_ids)
+    if job is None:
+        job = scoring_job(predictions=predictions, references=references, dataset=dataset,
+                          split=split, data_root=data_root, columns=columns,
+                          order_from=order_from, skip_empty_references=skip_empty_references,
+                          common_ids=common_ids)
     conv = make_convention(convention, dataset=job.dataset, cleaning=cleaning)
     inputs = {**job.inputs, "convention": conv.name, "cleaning": getattr(conv, "cleaning", None)}
     ids = job.ids
@@ -245,7 +247,10 @@ def input_notes(inputs: Mapping) -> list[str]:
     if cols:
         lines.append("read columns: " + ", ".join(f"{k} = {v}" for k, v in cols.items()))
     if inputs.get("dataset") and "references" not in inputs:
-        lines.append(f"references: {inputs['dataset']} / {inputs.get('split')} (raw reports)")
+        lines.append(f"references: {inputs['dataset']} / {inputs.get('split')} (raw reports)"
+                     + (f"; the file's column {inputs['unused_reference_column']!r} is not used "
+                        "(drop --dataset, or pass the file as --references, to score against "
+                        "it)" if inputs.get("unused_reference_column") else ""))
     skipped = inputs.get("skipped_empty_references")
     if skipped:
         lines.append(f"left out {len(skipped)} row(s) with an empty reference "

@@ -91,9 +91,9 @@ def read_report_texts(predictions: str | Path, references: str | Path | None = N
     pred_file = _ReportFile(predictions, order, order_source)
     id_col = pred_file.id_column(columns.id)
     in_file_ref = None
-    if references is None and want_references:
+    if references is None:
         in_file_ref = pred_file.text_column(columns.ref, REF_COLUMNS, "reference", "--ref-col",
-                                            required=False)
+                                            required=False, exclude=(id_col,))
     pred_col = pred_file.text_column(columns.pred, PRED_COLUMNS, "prediction", "--pred-col",
                                      exclude=(in_file_ref, id_col))
     info["columns"] = {"id": id_col or f"(row order of {order_source})", "prediction": pred_col}
@@ -102,18 +102,23 @@ def read_report_texts(predictions: str | Path, references: str | Path | None = N
     if references is not None:
         ref_file = _ReportFile(references, order, order_source)
         ref_id = ref_file.id_column(columns.id)
-        ref_col = ref_file.text_column(columns.ref, REF_FILE_COLUMNS, "reference", "--ref-col")
+        ref_col = ref_file.text_column(columns.ref, REF_FILE_COLUMNS, "reference", "--ref-col",
+                                       exclude=(ref_id,))
         refs, skipped = ref_file.texts(ref_id, ref_col, "reference", skip_empty_references)
         info.update(references=str(references), references_sha256=_sha(references))
         info["columns"]["reference"] = f"{ref_col} ({Path(references).name})"
-    elif in_file_ref is not None:
-        info["columns"]["reference"] = in_file_ref
-        info["references"] = f"{predictions} (column {in_file_ref})"
-        info["references_sha256"] = info["predictions_sha256"]
     skip_rows: set[str] = set()
     if in_file_ref is not None:
-        refs, skipped = pred_file.texts(id_col, in_file_ref, "reference", skip_empty_references)
+        file_refs, skipped = pred_file.texts(id_col, in_file_ref, "reference",
+                                             skip_empty_references)
         skip_rows = set(skipped)
+        if want_references:
+            refs = file_refs
+            info["columns"]["reference"] = in_file_ref
+            info["references"] = f"{predictions} (column {in_file_ref})"
+            info["references_sha256"] = info["predictions_sha256"]
+        else:
+            info["unused_reference_column"] = in_file_ref
     preds, _ = pred_file.texts(id_col, pred_col, "prediction", False, skip_rows=skip_rows)
     if skipped:
         info["skipped_empty_references"] = skipped

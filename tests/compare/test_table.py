@@ -252,16 +252,29 @@ def test_different_signatures_get_separate_columns(tmp_path):
     assert any("BLEU-4" in n and "split" in n for n in t.notes)
 
 
-def test_runs_on_other_test_studies_cannot_be_paired(tmp_path):
+def test_runs_on_other_test_studies_get_cis_but_no_test(tmp_path):
+    refs = references()
+    write_run(tmp_path, "ids", "a", 0, degrade(refs, 2), refs, trained=True)
+    write_run(tmp_path, "ids", "c", 0, degrade(refs, 3), refs, trained=True)
+    other = references(prefix="case")
+    write_run(tmp_path, "ids", "b", 0, other, other, trained=True)
+    t = build_comparison(tmp_path, **FAST)
+    assert t.baseline == "a"
+    b, c = t.cell("b", "BLEU-4"), t.cell("c", "BLEU-4")
+    assert b.mean == pytest.approx(1.0) and b.ci is not None and b.p_value is None
+    assert "other study ids than the baseline 'a'" in b.untested and "0 in common" in b.untested
+    assert c.p_value is not None and c.untested is None         # same ids: tested
+    assert any("not tested for 'b'" in n for n in t.notes)
+
+
+def test_seeds_of_one_row_on_other_studies_are_an_error(tmp_path):
     refs = references()
     write_run(tmp_path, "ids", "a", 0, refs, refs, trained=True)
     other = references(prefix="case")
-    b = write_run(tmp_path, "ids", "b", 0, other, other, trained=True)
+    b = write_run(tmp_path, "ids", "a", 1, other, other, trained=True)
     with pytest.raises(UarbenchError, match="other test studies") as e:
         build_comparison(tmp_path, **FAST)
     assert str(b / "per_report_stats.csv") in str(e.value) and "--no-significance" in str(e.value)
-    t = build_comparison(tmp_path, significance=False)
-    assert t.cell("b", "BLEU-4").mean == pytest.approx(1.0) and t.cell("b", "BLEU-4").ci is None
 
 
 def test_paper_rows_only_for_a_matching_dataset(tmp_path, table):

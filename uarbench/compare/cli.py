@@ -31,6 +31,11 @@ def add_compare_parser(sub) -> argparse.ArgumentParser:
                    "'BLEU-*,CIDEr,CE-F1*' (default: all)")
     p.add_argument("--benchmark", type=Path, help="benchmark file giving the row order "
                    "(default: ./benchmark.toml)")
+    from uarbench.conventions import CONVENTIONS
+    p.add_argument("--convention", choices=CONVENTIONS.names(),
+                   help="every row under this scoring convention: runs scored under another "
+                        "are scored again from their predictions.jsonl (cached in "
+                        "<run>/conventions/NAME/) (default: each run's own numbers)")
     p.add_argument("--no-significance", action="store_true",
                    help="skip bootstrap CIs and tests (fast)")
     p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (1000)")
@@ -51,7 +56,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
                              reference_rows=args.reference_rows, metrics=metrics,
                              significance=not args.no_significance,
                              n_resamples=args.resamples, trials=args.trials, seed=args.seed,
-                             alpha=args.alpha, benchmark=args.benchmark)
+                             alpha=args.alpha, benchmark=args.benchmark,
+                             convention=args.convention)
     text = write_table(table, fmt, args.out, digits=args.digits)
     if args.out is None:
         sys.stdout.write(text)

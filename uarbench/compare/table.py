@@ -40,6 +40,7 @@ from uarbench.compare.significance import (SEED_STATISTIC, seed_mean_comparison,
                                            significance_signature)
 from uarbench.errors import UarbenchError
 from uarbench.metrics.base import MetricFamily
+from uarbench.metrics.signature import Signature
 from uarbench.results import RunFolder, suite_runs
 from uarbench.stats.holm import holm_adjust
 from uarbench.stats.seeds import LABEL as SEED_LABEL
@@ -188,18 +189,23 @@ def build_comparison(root: str | Path, suite: str | None = None, *,
                      metrics: Sequence[str] | None = None, significance: bool = True,
                      n_resamples: int = 1000, trials: int = 10000, seed: int = 0,
                      confidence: float = 0.95, alpha: float = 0.05,
-                     benchmark: str | Path | None = None) -> ComparisonTable:
+                     benchmark: str | Path | None = None,
+                     convention: str | None = None) -> ComparisonTable:
     """The comparison table of ``suite`` under the results folder ``root`` (module docstring).
 
     ``metrics``: column names or shell patterns (``"BLEU-*"``), default every metric;
     ``significance``: False skips CIs and tests (fast); ``reference_rows``: a registered set of
-    reported rows (``"paper"``); ``benchmark``: the benchmark file giving the row order.
+    reported rows (``"paper"``); ``benchmark``: the benchmark file giving the row order;
+    ``convention``: show every run's numbers under this scoring convention (runs scored under
+    another are scored again from their predictions, :mod:`uarbench.runner.rescore`).
     """
     if not 0 < alpha < 1 or not 0 < confidence < 1:
         raise UarbenchError(f"alpha and confidence must be in (0, 1), got {alpha} and "
                             f"{confidence}.", fix="use e.g. alpha 0.05, confidence 0.95.")
     suite, folders = suite_runs(root, suite)
     notes: list[str] = []
+    if convention is not None:
+        folders = _under_convention(folders, convention, notes)
     rows = _rows(suite, folders, benchmark)
     records = {r.name: [f.record for f in folders if f.row == r.name and f.complete]
                for r in rows}
@@ -244,10 +250,38 @@ def _rows(suite: str, folders: list[RunFolder], benchmark: str | Path | None) ->
         done = [f for f in mine if f.complete]
         model = done[0].record["model"] if done else ""
         trained = bool(done) and all(TRAIN_LOG in f.record.get("files", {}) for f in done)
+        source = "measured"
+        if done and done[0].record.get("source") == "imported":
+            rec = done[0].record
+            cfg = rec.get("config", {})
+            source = f"imported: {rec.get('citation') or Path(str(cfg.get('file', ''))).name}"
         out.append(RowInfo(name, model, tuple(f.seed for f in mine),
                            tuple(str(f.path) for f in done),
                            tuple(f"{f.run}: {f.why_incomplete()}" for f in mine
-                                 if not f.complete), trained))
+                                 if not f.complete), trained, source=source))
+    return out
+
+
+def _under_convention(folders: list[RunFolder], convention: str,
+                      notes: list[str]) -> list[RunFolder]:
+    """The complete runs with their numbers under ``convention`` (scored again where needed)."""
+    from uarbench.conventions import CONVENTIONS
+    from uarbench.runner.rescore import rescored, run_convention
+    CONVENTIONS.get(convention)
+    out, again = [], []
+    for f in folders:
+        if not f.complete:
+            out.append(f)
+            continue
+        if run_convention(f.record) != convention:
+            again.append(f.run)
+        path, metrics = rescored(f.path, f.record, convention)
+        out.append(RunFolder(path, f.suite, f.run, f.row, f.seed,
+                             {**f.record, "metrics": metrics}))
+    if again:
+        notes.append(f"convention {convention}: {len(again)} run(s) scored again from their "
+                     f"predictions under it ({', '.join(again[:6])}"
+                     + (" ..." if len(again) > 6 else "") + ").")
     return out
 
 
@@ -279,6 +313,7 @@ def _columns(records: list[dict], patterns: Sequence[str] | None,
             chosen += [h for h in hits if h not in chosen]
         names = chosen
     columns = []
+    split: dict[int, list[str]] = {}      # number of signatures -> metrics split that way
     for name in names:
         entries = [rec["metrics"][name] for rec in records if name in rec.get("metrics", {})]
         sigs = list(dict.fromkeys(e.get("signature", "") for e in entries
@@ -295,12 +330,14 @@ def _columns(records: list[dict], patterns: Sequence[str] | None,
             columns.append(Column(name, name, sigs[0], hib))
         else:
             letters = string.ascii_lowercase
-            parts = ", ".join(f"[{letters[i]}]" for i in range(len(sigs)))
-            notes.append(f"{name}: the runs carry {len(sigs)} different signatures, so the "
-                         f"column is split ({parts}); numbers with different signatures are "
-                         "not comparable.")
+            split.setdefault(len(sigs), []).append(name)
             columns += [Column(f"{name} [{letters[i]}]", name, s, hib, letters[i])
                         for i, s in enumerate(sigs)]
+    for k, split_names in split.items():
+        parts = ", ".join(f"[{string.ascii_lowercase[i]}]" for i in range(k))
+        notes.append(f"{', '.join(split_names)}: the runs carry {k} different signatures, so "
+                     f"each column is split ({parts}); numbers with different signatures are "
+                     "not comparable.")
     return columns
 
 
@@ -347,7 +384,8 @@ def _significance(rows: list[RowInfo], columns: list[Column], cells: dict, basel
                   notes: list[str]) -> tuple[dict[str, str], int]:
     """Fill CIs, differences and Holm-adjusted p-values into ``cells``; test signatures + m."""
     from uarbench.stats.compare import _family_key, stats_from_frame
-    frames = _per_report_frames(rows)
+    frames, id_sets = _per_report_frames(rows)
+    aligned = _aligned(frames, id_sets)
     groups: dict[tuple, list[Column]] = {}
     families: dict[str, MetricFamily] = {}
     for c in columns:
@@ -372,24 +410,43 @@ def _significance(rows: list[RowInfo], columns: list[Column], cells: dict, basel
         if not eligible:
             continue
         family = families[key]
-        systems = {r.name: [stats_from_frame(family, frames[d]) for d in r.run_dirs]
-                   for r in rows if r.name in eligible}
-        base = baseline if baseline in systems and len(systems) > 1 else None
-        res = seed_mean_comparison(systems, family, baseline=base, n_resamples=n_resamples,
-                                   trials=trials, seed=seed, confidence=confidence)
-        for c in cols:
-            for name in eligible:
-                e = res[name][c.metric]
-                old = cells[(name, c.key)]
-                cells[(name, c.key)] = Cell(**{**asdict(old), "ci": e.ci,
-                                               "difference": e.difference,
-                                               "difference_ci": e.difference_ci,
-                                               "p_value": e.p_value, "untested": e.untested})
-                if e.p_value is not None:
-                    tested.append((name, c.key))
-        if baseline is not None and base is None:
-            notes.append(f"{', '.join(c.key for c in cols)}: the baseline {baseline!r} has no "
-                         "number here: no test.")
+        # paired resampling needs the same reports: one comparison per set of study ids, the
+        # baseline's set first; rows scored on other ids get CIs but no test
+        classes: dict[frozenset, list[str]] = {}
+        for name in eligible:
+            classes.setdefault(id_sets[name], []).append(name)
+        base_ids = id_sets.get(baseline) if baseline in eligible else None
+        for ids, members in classes.items():
+            frames_of = {r.name: [aligned[(d, ids)] for d in r.run_dirs]
+                         for r in rows if r.name in members}
+            systems = {n: [stats_from_frame(family, f) for f in fs] for n, fs in frames_of.items()}
+            base = baseline if baseline in systems and len(systems) > 1 else None
+            res = seed_mean_comparison(systems, family, baseline=base, n_resamples=n_resamples,
+                                       trials=trials, seed=seed, confidence=confidence)
+            why = None
+            if base_ids is not None and ids != base_ids:
+                why = (f"not tested: scored on other study ids than the baseline {baseline!r} "
+                       f"({len(ids)} vs {len(base_ids)} reports, {len(ids & base_ids)} in "
+                       "common); paired tests need the same reports")
+            for c in cols:
+                for name in members:
+                    e = res[name][c.metric]
+                    old = cells[(name, c.key)]
+                    untested = e.untested if why is None or name == baseline else why
+                    cells[(name, c.key)] = Cell(**{**asdict(old), "ci": e.ci,
+                                                   "difference": e.difference,
+                                                   "difference_ci": e.difference_ci,
+                                                   "p_value": e.p_value, "untested": untested})
+                    if e.p_value is not None:
+                        tested.append((name, c.key))
+        off = [n for ids, members in classes.items() if base_ids is not None and ids != base_ids
+               for n in members]
+        if off:
+            notes.append(f"{', '.join(c.key for c in cols)}: not tested for "
+                         f"{', '.join(map(repr, off))}: scored on other study ids than the "
+                         f"baseline {baseline!r} (paired tests need the same reports).")
+        if baseline is not None and baseline not in eligible:
+            notes.extend(_untested_signature_notes(rows, columns, cols, cells, baseline))
     adjusted = holm_adjust([cells[k].p_value for k in tested])
     hib = {c.key: c.higher_is_better for c in columns}
     for k, q in zip(tested, adjusted):
@@ -412,15 +469,18 @@ def _has_columns(frame: pd.DataFrame, family: MetricFamily) -> bool:
     return all(c in frame.columns for c in family_columns(family))
 
 
-def _per_report_frames(rows: list[RowInfo]) -> dict[str, pd.DataFrame]:
-    """run folder -> its per-report statistics, rows aligned to one order of study ids.
+def _per_report_frames(rows: list[RowInfo]) -> tuple[dict[str, pd.DataFrame],
+                                                     dict[str, frozenset]]:
+    """(run folder -> its per-report statistics indexed by study id, row -> its id set).
 
-    Paired tests compare report i of one run with report i of another: every run must have
-    scored the same study ids (aligned here by id), else the error names the first file off."""
+    Paired tests compare report i of one run with report i of another, so they need runs
+    scored on the same study ids (:func:`_aligned` orders them alike). The seeds of one row must
+    share their ids (else one error names the file); rows on other ids than the baseline are
+    shown with CIs and left untested."""
     frames: dict[str, pd.DataFrame] = {}
-    ref_ids: list[str] | None = None
-    ref_file: Path | None = None
+    id_sets: dict[str, frozenset] = {}
     for r in rows:
+        first: Path | None = None
         for d in r.run_dirs:
             path = Path(d) / PER_REPORT_FILE
             if not path.is_file():
@@ -437,19 +497,56 @@ def _per_report_frames(rows: list[RowInfo]) -> dict[str, pd.DataFrame]:
             if frame.index.has_duplicates:
                 raise UarbenchError("duplicate study ids.", file=path,
                                     fix="re-score the run: one row per test study.")
-            if ref_ids is None:
-                ref_ids, ref_file = list(frame.index), path
-            elif set(frame.index) != set(ref_ids):
-                extra = sorted(set(frame.index) - set(ref_ids))[:3]
-                lack = sorted(set(ref_ids) - set(frame.index))[:3]
+            ids = frozenset(frame.index)
+            if r.name not in id_sets:
+                id_sets[r.name], first = ids, path
+            elif ids != id_sets[r.name]:
                 raise UarbenchError(
-                    f"scored other test studies than {ref_file} ({len(frame)} vs "
-                    f"{len(ref_ids)} reports; extra: {', '.join(extra) or 'none'}; "
-                    f"lacking: {', '.join(lack) or 'none'}): paired tests are impossible.",
-                    file=path, fix="score every run of the suite on the same dataset build "
-                    "and split, or pass --no-significance for a table without tests.")
-            frames[d] = frame.loc[ref_ids]
-    return frames
+                    f"scored other test studies than {first} ({len(ids)} vs "
+                    f"{len(id_sets[r.name])} reports), though both are seeds of row "
+                    f"{r.name!r}.", file=path, fix="score every seed of a row on the same "
+                    "dataset build and split, or pass --no-significance.")
+            frames[d] = frame
+    return frames, id_sets
+
+
+def _aligned(frames: dict[str, pd.DataFrame], id_sets: dict[str, frozenset]
+             ) -> dict[tuple[str, frozenset], pd.DataFrame]:
+    """(run folder, id set) -> its frame in one order per id set (the first frame's order)."""
+    order: dict[frozenset, list[str]] = {}
+    out = {}
+    for d, frame in frames.items():
+        ids = frozenset(frame.index)
+        order.setdefault(ids, list(frame.index))
+        out[(d, ids)] = frame.loc[order[ids]]
+    return out
+
+
+def _untested_signature_notes(rows: list[RowInfo], columns: list[Column], cols: list[Column],
+                              cells: dict, baseline: str) -> list[str]:
+    """Why the rows of split columns where the baseline has no number are not tested: the
+    signature fields in which their numbers differ from the baseline's (e.g. the convention)."""
+    whys: dict[str, list[str]] = {}
+    for c in cols:
+        base_sig = next((o.signature for o in columns if o.metric == c.metric and
+                         cells[(baseline, o.key)].missing is None), None)
+        if base_sig is None:
+            whys.setdefault(f"the baseline {baseline!r} has no number here: no test.",
+                            []).append(c.key)
+            continue
+        ours, theirs = dict(Signature.parse(c.signature).fields), dict(
+            Signature.parse(base_sig).fields)
+        diff = [k for k in dict.fromkeys([*ours, *theirs]) if ours.get(k) != theirs.get(k)]
+        mine = "|".join(f"{k}:{ours[k]}" for k in diff if k in ours)
+        base = "|".join(f"{k}:{theirs[k]}" for k in diff if k in theirs)
+        why = f"not tested: scored under {mine}, the baseline under {base}"
+        for r in rows:
+            cell = cells[(r.name, c.key)]
+            if cell.missing is None and r.name != baseline:
+                cells[(r.name, c.key)] = Cell(**{**asdict(cell), "untested": why})
+        whys.setdefault(f"{why} (numbers under different signatures are not compared).",
+                        []).append(c.key)
+    return [f"{', '.join(keys)}: {why}" for why, keys in whys.items()]
 
 
 def _reported_cells(name: str, rr: ReportedRow, columns: list[Column]) -> dict:

@@ -34,16 +34,21 @@ def spec_dict(spec) -> dict:
 
 
 def write_run_record(run_dir: Path, spec, *, dataset, config: dict, metrics: dict,
-                     files: list[str], image_tokenizer: str | None, device: str,
-                     wall_s: float) -> Path:
+                     files: list[str], image_tokenizer: str | None, device: str | None,
+                     wall_s: float, spec_record: dict | None = None,
+                     extra: dict | None = None) -> Path:
+    """``spec_record``: the record's ``spec`` (default: the RunSpec's fields); ``extra``: more top-level
+    keys (an imported run's ``source`` and ``citation``)."""
     record = {
         "schema_version": SCHEMA_VERSION, "suite": spec.suite, "run": spec.name, "row": spec.row,
-        "model": spec.model, "seed": spec.seed, "preset": spec.preset, "spec": spec_dict(spec),
+        "model": spec.model, "seed": spec.seed, "preset": spec.preset,
+        "spec": spec_dict(spec) if spec_record is None else spec_record,
         "benchmark_version": spec.benchmark_version,
         "dataset": {"name": dataset.name, "root": str(dataset.root), "sha256": dataset.content_hash},
         "config": config, "image_tokenizer": image_tokenizer, "metrics": metrics,
         "files": {f: file_sha256(run_dir / f) for f in sorted(files)},
         "device": device, "wall_s": round(wall_s, 1), "provenance": provenance(),
+        **(extra or {}),
     }
     return atomic_write_json(run_dir / RUN_JSON, record)
 
