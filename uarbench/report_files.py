@@ -240,7 +240,9 @@ class _ReportFile:
         if is_csv(self.path) and len(self.names) == 1 and len(self.rows) == n - 1:
             self.names, self.rows = read_rows(self.path, header=False)
         if len(self.rows) != n:
-            raise UarbenchError(f"{len(self.rows)} rows but {self.order_source} lists {n} "
+            count = (f"{len(self.rows) + 1} lines ({len(self.rows)} if the first is a header)"
+                     if is_csv(self.path) and len(self.names) == 1 else f"{len(self.rows)} rows")
+            raise UarbenchError(f"{count} but {self.order_source} lists {n} "
                                 "studies in this split.", file=self.path,
                                 fix="pass the annotation.json and --split the file was "
                                     "written from.")
