@@ -1,6 +1,6 @@
 """sacrebleu-style signatures: every reported number carries a string of what produced it.
 
-Example: ``BLEU-4|tok:r2gen-iu|ref:clean|n:590|impl:uarbench-fast=pycocoevalcap-1.2|version:uarbench-0.1.0``.
+Example: ``BLEU-4|conv:r2gen|clean:r2gen-iu|ref:dataset|n:590|impl:uarbench-fast=pycocoevalcap-1.2|version:uarbench-0.1.0``.
 Two numbers with different signatures are never comparable and never share a table column.
 """
 from __future__ import annotations
