@@ -162,3 +162,36 @@ def test_cli_eval_one_file_two_files_and_order_from(tmp_path, capsys):
     two_files = json.loads((tmp_path / "b" / "metrics.json").read_text())
     for name in ("BLEU-1", "BLEU-4", "ROUGE-L", "CIDEr"):     # the same texts, the same numbers
         assert two_files["metrics"][name]["value"] == one_file["metrics"][name]["value"]
+
+
+def test_a_released_file_gives_the_papers_numbers_under_dotspace(tmp_path):
+    """The papers' own scoring, written out: pycocoevalcap's scorers on
+    re.sub(' +', ' ', text.replace('.', ' .')) of both sides of their released CSV. `uarbench
+    eval FILE --convention dotspace` must give exactly those numbers."""
+    import re
+
+    from pycocoevalcap.bleu.bleu import Bleu
+    from pycocoevalcap.cider.cider import Cider
+    from pycocoevalcap.rouge.rouge import Rouge
+    path = released_csv(tmp_path / "released.csv", summary_rows=2)
+    assert main(["eval", str(path), "--convention", "dotspace", "--skip-empty-references",
+                 "--labeler", "none", "--bootstrap", "0"]) == 0
+    got = json.loads((tmp_path / "metrics.json").read_text())["metrics"]
+
+    def theirs(text: str) -> str:
+        return re.sub(" +", " ", text.replace(".", " ."))
+    gts = {k: [theirs(v.lower())] for k, v in REFS.items()}
+    res = {k: [theirs(v)] for k, v in PREDS.items()}
+    bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
+    expected = {f"BLEU-{n + 1}": b for n, b in enumerate(bleu)}
+    expected["ROUGE-L"] = Rouge().compute_score(gts, res)[0]
+    expected["CIDEr"] = Cider().compute_score(gts, res)[0]
+    try:
+        from uarbench.metrics import meteor
+        if meteor.unavailable_reason() is None:
+            from pycocoevalcap.meteor.meteor import Meteor
+            expected["METEOR"] = Meteor().compute_score(gts, res)[0]
+    except ImportError:
+        pass
+    for name, value in expected.items():
+        assert got[name]["value"] == pytest.approx(value, abs=1e-9), name

@@ -268,6 +268,8 @@ def cmd_ls(a: argparse.Namespace) -> int:
     print("models:   " + ", ".join(MODELS.names()))
     print("datasets: " + ", ".join(DATASETS.names()))
     print("metrics:  " + ", ".join(NLG_FAMILIES))
+    from uarbench.conventions import ORDER
+    print("scoring conventions: " + ", ".join(ORDER) + f" (default: {bench.convention})")
     return 0
 
 

@@ -179,3 +179,17 @@ def test_import_refuses_an_existing_name_and_leaves_nothing_on_failure(results, 
         import_outputs(generic, name="late", out=tmp_path / "suite", dataset="iu_xray",
                        data_root=release, skip_empty_references=True, scoring={"labeler": None})
     assert list((tmp_path / "suite").iterdir()) == []       # no run, no temporary folder
+
+
+def test_clinical_efficacy_of_an_imported_file_names_labeler_and_convention(release, tmp_path):
+    refs = raw_refs(release)
+    path = released_file(tmp_path / "g.csv", near(refs, 3), refs)
+    folder = import_outputs(path, name="sys", out=tmp_path / "main", dataset="iu_xray",
+                            convention="dotspace-lower", skip_empty_references=True,
+                            scoring={"bootstrap": 0})
+    record = read_complete(folder)
+    ce = record["metrics"]["CE-F1[micro-5-unc1]"]
+    assert ce["value"] is not None
+    assert "conv:dotspace-lower|ref:file|" in ce["signature"]
+    assert "labeler:rules-v2" in ce["signature"]
+    assert {"labels_pred.csv", "labels_ref.csv"} <= set(record["files"])

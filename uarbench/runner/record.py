@@ -13,6 +13,10 @@ Schema (version 1)::
     metrics          {name: {value, signature, ...}} on the test split (as in metrics.json)
     files            {relative path: sha256} of everything the run left behind
     device, wall_s, provenance (git commit + dirty flag, package versions)
+    source, citation                       imported runs only (``uarbench import``): "imported"
+                                           and where the outputs come from; their ``spec`` and
+                                           ``config`` hold the file's sha256, the convention,
+                                           the columns read and the reference source
 """
 from __future__ import annotations
 
