@@ -9,8 +9,11 @@ The jar is launched exactly as pycocoevalcap launches it (``java -jar -Xmx2G met
   are pipelined (all written, then all answers read) instead of one round trip per report;
 - score: ``EVAL ||| stats_1 ||| stats_2 ...``; the jar answers one line per report and then the
   corpus METEOR, which is the score (as pycocoevalcap's ``compute_score``);
-- inputs are made safe for the line protocol: line breaks become spaces (a newline makes the jar
-  answer an error line, pycocoevalcap then raises and hangs at exit), the hypothesis gets
+- inputs are made safe for the line protocol: ``\\r`` and ``\\n`` become spaces (the jar reads
+  its input with Java's ``readLine``, which ends a line at exactly these two; a line break makes
+  the jar answer an error line, pycocoevalcap then raises and hangs at exit). Every other
+  character (``\\x0b``, ``\\x85``, ``\\u2028``, ...) is sent unchanged, as pycocoevalcap sends
+  it: the jar answers normally and tokenises it its own way. The hypothesis gets
   pycocoevalcap's transform ``replace('|||', '').replace('  ', ' ')`` and ``|||`` is also
   removed from references (pycocoevalcap would read it as a second reference);
 - every answer is awaited with a timeout, so a stuck JVM raises :class:`MeteorError` (and is
@@ -40,7 +43,8 @@ from uarbench.metrics.base import NLG_METRICS, MetricFamily, MetricUnavailable
 JAR_NAME = "meteor-1.5.jar"
 N_STATS = 23                    # numbers per SCORE answer for one reference, language "en"
 READ_TIMEOUT_S = 180.0          # per answer line; the first one includes JVM start-up (~5-10 s)
-_LINE_BREAKS = str.maketrans({c: " " for c in "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"})
+# only what Java's readLine ends a line at; replacing more would change the statistics
+_LINE_BREAKS = str.maketrans({c: " " for c in "\r\n"})
 
 
 class MeteorError(MetricUnavailable):
