@@ -195,3 +195,20 @@ def test_a_released_file_gives_the_papers_numbers_under_dotspace(tmp_path):
         pass
     for name, value in expected.items():
         assert got[name]["value"] == pytest.approx(value, abs=1e-9), name
+
+
+def test_json_list_and_mapping_files(tmp_path):
+    listed = tmp_path / "outputs.json"
+    listed.write_text(json.dumps([{"image_id": k, "prediction": v, "ground_truth": REFS[k]}
+                                  for k, v in PREDS.items()], indent=2))
+    texts = read_report_texts(listed)
+    assert texts.predictions == PREDS and texts.references == REFS
+    mapping = tmp_path / "preds.json"
+    mapping.write_text(json.dumps(PREDS))
+    both = read_report_texts(mapping, listed)
+    assert both.predictions == PREDS and both.references == REFS
+    assert read_report_texts(mapping, want_references=False).predictions == PREDS
+    bad = tmp_path / "bad.json"
+    bad.write_text("[1, 2]")
+    with pytest.raises(UarbenchError, match="bad.json: a .json file must hold a list"):
+        read_report_texts(bad)

@@ -46,7 +46,8 @@ def is_csv(path: str | Path) -> bool:
 
 
 def read_rows(path: str | Path, *, header: bool = True) -> tuple[list[str], list[tuple[str, dict]]]:
-    """(column names, [(where, row)]) of a CSV (``.csv`` / ``.tsv``) or JSON-lines file.
+    """(column names, [(where, row)]) of a CSV (``.csv`` / ``.tsv``), JSON (``.json``: a list of
+    objects, or {id: text} read as columns id and text) or JSON-lines file.
 
     ``where`` is "line N" (the file's line). ``header=False`` reads a CSV without a header row:
     its columns are named "0", "1", ... (as pandas writes them). JSON lines: the columns are the
@@ -63,9 +64,27 @@ def read_rows(path: str | Path, *, header: bool = True) -> tuple[list[str], list
                             fix="re-save the file as UTF-8.") from None
     if is_csv(path):
         return _csv_table(text, path, header)
-    rows = list(_jsonl_rows(text, path))
+    if path.suffix.lower() == ".json":
+        rows = _json_rows(text, path)
+    else:
+        rows = list(_jsonl_rows(text, path))
     columns = list(dict.fromkeys(k for _, row in rows for k in row))
     return columns, rows
+
+
+def _json_rows(text: str, path: Path) -> list[tuple[str, dict]]:
+    """A ``.json`` file: a list of objects (one per report) or an {id: text} object."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise UarbenchError(f"invalid JSON: {e.msg} (line {e.lineno}, column {e.colno}).",
+                            file=path, fix="repair the file, or write JSON lines (.jsonl).") from None
+    if isinstance(data, dict) and all(isinstance(v, str) for v in data.values()):
+        return [(f"key {k!r}", {"id": k, "text": v}) for k, v in data.items()]
+    if isinstance(data, list) and all(isinstance(r, dict) for r in data):
+        return [(f"item {k}", r) for k, r in enumerate(data)]
+    raise UarbenchError("a .json file must hold a list of objects or an {id: text} object.",
+                        file=path, fix="write one object per report, or JSON lines (.jsonl).")
 
 
 def _jsonl_rows(text: str, path: Path):
