@@ -298,8 +298,10 @@ class ConventionTable:
                 for m in self.metrics]
         text = tabulate(rows, headers=["metric", *self.conventions, "spread (max - min)"],
                         tablefmt="github", disable_numparse=True)
-        n = self.inputs.get("n")
-        notes = [f"n = {n} reports; references: {self.inputs.get('reference_source')}."]
+        n, i = self.inputs.get("n"), self.inputs
+        source = (f"{i.get('dataset')} / {i.get('split')} (raw reports)"
+                  if i.get("reference_source") == "dataset" else str(i.get("references")))
+        notes = [f"n = {n} reports; references: {source}; predictions: {i.get('predictions')}."]
         notes += [f"{c}: {why}" for c, why in self.unavailable.items()]
         return text + "\n\n" + "\n".join(notes)
 
