@@ -10,6 +10,29 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+
+def pytest_configure(config):
+    """The whole session on a temporary cache: tests never read or write the user's
+    $UARBENCH_CACHE / ~/.cache/uarbench (a tokenizer a test fits must not become a user's run's,
+    and a user's must not decide a test). Subprocesses inherit it. Removed at the end."""
+    import tempfile
+    config._uarbench_cache = tempfile.mkdtemp(prefix="uarbench-test-cache-")
+    config._uarbench_cache_before = os.environ.get("UARBENCH_CACHE")
+    os.environ["UARBENCH_CACHE"] = config._uarbench_cache
+
+
+def pytest_unconfigure(config):
+    import shutil
+    cache = getattr(config, "_uarbench_cache", None)
+    if cache is None:
+        return
+    before = config._uarbench_cache_before
+    if before is None:
+        os.environ.pop("UARBENCH_CACHE", None)
+    else:
+        os.environ["UARBENCH_CACHE"] = before
+    shutil.rmtree(cache, ignore_errors=True)
+
 SHARED_IU_XRAY = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "iu_xray"
 
 

@@ -61,8 +61,9 @@ class Evaluation:
             if k in self.intervals:
                 metrics[k]["ci"] = list(self.intervals[k])
                 metrics[k]["ci_signature"] = self.ci_signatures[k]
+        # no time and no temporary paths: a rerun writes the same bytes (run.json says when)
         return {"schema_version": SCHEMA_VERSION, "metrics": metrics,
-                "inputs": self.inputs, "provenance": provenance()}
+                "inputs": self.inputs, "provenance": provenance(time=False)}
 
     def table(self, fmt: str = "simple") -> str:
         def ci(name: str) -> str:
@@ -117,7 +118,9 @@ def scoring_job(*, predictions: Mapping[str, str] | str | Path,
     if dataset is not None:
         ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset, data_root,
                                                                        image_check="none")
-        inputs.update(dataset=ds.name, dataset_sha256=ds.content_hash, data_root=str(ds.root))
+        inputs.update(dataset=ds.name, dataset_sha256=ds.content_hash)
+        if not ds.spec.generated:      # a generated build lives in a cache: its hash names it
+            inputs["data_root"] = str(ds.root)
     order = None
     if order_from is not None:
         order = split_order(order_from, split)
@@ -235,10 +238,26 @@ def evaluate(*, predictions: Mapping[str, str] | str | Path | None = None,
     if bootstrap > 0:
         intervals, ci_sigs = _intervals(families, per_report, bootstrap, confidence,
                                         bootstrap_seed)
+    if out_dir is not None:
+        inputs = _relative_to(inputs, Path(out_dir))
     evaluation = Evaluation(results, per_report, inputs, intervals, ci_sigs, labels)
     if out_dir is not None:
         evaluation.write(out_dir)
     return evaluation
+
+
+def _relative_to(inputs: dict, folder: Path) -> dict:
+    """Input files inside the output folder by their name there (a run's predictions.jsonl), so
+    that metrics.json does not depend on where the folder is."""
+    out = dict(inputs)
+    for key in ("predictions", "references"):
+        value = out.get(key)
+        if isinstance(value, str):
+            try:
+                out[key] = str(Path(value).resolve().relative_to(folder.resolve()))
+            except ValueError:
+                pass
+    return out
 
 
 def input_notes(inputs: Mapping) -> list[str]:

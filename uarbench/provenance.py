@@ -48,7 +48,11 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def provenance() -> dict:
-    return {"git": git_state(), "versions": package_versions(),
-            "machine": {"platform": platform.platform(), "processor": platform.machine()},
-            "time_utc": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+def provenance(*, time: bool = True) -> dict:
+    """Code, package and machine; with ``time``, when. Files that must come out byte-identical
+    on a rerun (metrics.json, predictions) take ``time=False``: run.json records when."""
+    out = {"git": git_state(), "versions": package_versions(),
+           "machine": {"platform": platform.platform(), "processor": platform.machine()}}
+    if time:
+        out["time_utc"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return out

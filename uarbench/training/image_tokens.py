@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
+from typing import Iterator
 
 import torch
 
@@ -16,10 +18,30 @@ from uarbench.models.uar.lsu import ImageTokenizer, LearnedVQTokenizer, build_to
 from uarbench.training.data import to_unit
 
 
+# The fit's floats depend on the number of intra-op threads (reductions split differently), so
+# it always runs on this many, whatever the caller's setting: the same images, config and seed
+# give the same bytes in a test (1 thread), a suite's preparation (the machine's default) and a
+# worker. Part of the cache key, so fits made otherwise are never reused.
+FIT_THREADS = 1
+
+
 def tokenizer_cache_key(cfg: UARConfig, dataset_hash: str, seed: int) -> str:
-    blob = json.dumps({"format": LearnedVQTokenizer.FORMAT, "dataset": dataset_hash, "codebook": cfg.codebook_size, "vq": asdict(cfg.vq),
-                       "size": cfg.crop_size, "seed": seed}, sort_keys=True)
+    blob = json.dumps({"format": LearnedVQTokenizer.FORMAT, "dataset": dataset_hash,
+                       "codebook": cfg.codebook_size, "vq": asdict(cfg.vq),
+                       "size": cfg.crop_size, "seed": seed, "fit_threads": FIT_THREADS},
+                      sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block on ``n`` intra-op threads, then restore the caller's setting."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def prepare_image_tokenizer(cfg: UARConfig, train_images: torch.Tensor, dataset_hash: str,
@@ -35,6 +57,8 @@ def prepare_image_tokenizer(cfg: UARConfig, train_images: torch.Tensor, dataset_
     gen = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(views), generator=gen)
     batches = [views[order[i:i + batch_views]] for i in range(0, len(views), batch_views)]
-    tok.fit(batches, seed=seed)
-    tok.save(path)
-    return tok
+    with torch_threads(FIT_THREADS):
+        tok.fit(batches, seed=seed)
+    tok.save(path)     # atomic: parallel workers fitting the same key write the same bytes
+    # every run uses the tokenizer as read back from the cache, warm or cold
+    return LearnedVQTokenizer.load(path)

@@ -89,6 +89,10 @@ def train_model(*, model: str, dataset: Dataset, model_cfg, train_cfg: TrainConf
     test = split_tensors(dataset, "test", words, model_cfg.crop_size)
     dist = init_distributed(resolve_device(train_cfg.device))  # world 1 without torchrun
     device = dist.device
+    if device.type == "cpu":
+        # CPU runs are reproducible to the byte (same machine, seed, thread count): ask torch
+        # for its deterministic kernels where it has a choice
+        torch.use_deterministic_algorithms(True, warn_only=True)
     image_tok, image_tok_hash = None, None
     if model_cls.uses_image_tokens(model_cfg):
         with main_first(dist):  # rank 0 fits and caches it; the others load it

@@ -77,7 +77,12 @@ class LearnedVQTokenizer(ImageTokenizer):
     def __init__(self, codebook_size: int, vq: VQConfig = VQConfig()) -> None:
         super().__init__()
         self.vq, self._codebook_size, self._hash = vq, codebook_size, None
-        self.net = VQVAE(codebook_size, vq.hidden, vq.embed_dim, vq.commitment)
+        # a placeholder until fit() (fresh, seeded) or load(): built without touching the
+        # global RNG, so a run draws the same model initialisation whether its tokenizer was
+        # fitted now or read from the cache
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            self.net = VQVAE(codebook_size, vq.hidden, vq.embed_dim, vq.commitment)
         # [decision] the VQ-VAE sees each pixel minus the training split's mean view, divided by
         # the residual's std: radiographs share most of their anatomy, and on raw pixels a small
         # VQ-VAE collapses to a handful of codes that encode the mean image (measured on synth-cxr:
