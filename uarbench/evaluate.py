@@ -36,6 +36,7 @@ from uarbench.metrics.ce import CEConvention, ce_families, score_ce, unavailable
 from uarbench.metrics.nlg import score_nlg
 from uarbench.provenance import provenance
 from uarbench.report_files import ColumnChoice, read_report_texts, split_order
+from uarbench.timing import phase
 
 METRICS_FILE = "metrics.json"
 PER_REPORT_FILE = "per_report_stats.csv"
@@ -236,8 +237,9 @@ def evaluate(*, predictions: Mapping[str, str] | str | Path | None = None,
     intervals: dict[str, tuple[float, float]] = {}
     ci_sigs: dict[str, str] = {}
     if bootstrap > 0:
-        intervals, ci_sigs = _intervals(families, per_report, bootstrap, confidence,
-                                        bootstrap_seed)
+        with phase("bootstrap"):
+            intervals, ci_sigs = _intervals(families, per_report, bootstrap, confidence,
+                                            bootstrap_seed)
     if out_dir is not None:
         inputs = _relative_to(inputs, Path(out_dir))
     evaluation = Evaluation(results, per_report, inputs, intervals, ci_sigs, labels)
@@ -442,7 +444,8 @@ def _clinical_efficacy(preds: list[str], refs: list[str], ids: list[str], name: 
         return unavailable_ce(reason, len(ids), labeler_version=name, conventions=conventions,
                               signature_base=signature_base), None, {}
     try:
-        pred_labels, ref_labels = labeler.label(preds), labeler.label(refs)   # (n, 14) each
+        with phase("labelling"):
+            pred_labels, ref_labels = labeler.label(preds), labeler.label(refs)   # (n, 14) each
     except MetricUnavailable as e:  # the labeler's model failed at run time
         return unavailable_ce(f"unavailable: {e}", len(ids), labeler_version=labeler.version,
                               conventions=conventions, signature_base=signature_base), None, {}
@@ -467,7 +470,8 @@ def _radgraph(preds: list[str], refs: list[str], model: str | Path | None, model
     stats = None
     if reason is None:
         try:
-            stats = family.stats(preds, refs)  # (n, 4)
+            with phase("metric:RadGraph"):
+                stats = family.stats(preds, refs)  # (n, 4)
         except MetricUnavailable as e:
             reason = f"unavailable: {e}"
     if stats is None:

@@ -18,6 +18,7 @@ import uarbench
 from uarbench.metrics import bleu, cider, meteor, rouge  # noqa: F401  (register the families)
 from uarbench.metrics.base import NLG_METRICS, MetricFamily, MetricResult, MetricUnavailable
 from uarbench.metrics.signature import Signature
+from uarbench.timing import phase
 
 NLG_FAMILIES = ("BLEU", "METEOR", "ROUGE-L", "CIDEr")
 
@@ -67,8 +68,9 @@ def score_nlg(predictions: Sequence[str], references: Sequence[str], *,
         reason = family.unavailable_reason()
         if reason is None:
             try:
-                stats = family.stats(predictions, references)
-                scores = family.score_from_stats(stats)
+                with phase(f"metric:{family.family}"):
+                    stats = family.stats(predictions, references)
+                    scores = family.score_from_stats(stats)
             except MetricUnavailable as e:  # e.g. the METEOR JVM died: keep the other numbers
                 reason = f"unavailable: {e}"
         if reason is not None:

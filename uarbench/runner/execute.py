@@ -19,6 +19,7 @@ from uarbench.errors import UarbenchError
 from uarbench.io import atomic_write_jsonl, atomic_write_text
 from uarbench.runner.record import RUN_JSON, read_complete, spec_dict, write_run_record
 from uarbench.runner.suite import RunSpec, apply_mapping, thaw
+from uarbench.timing import collect, phase
 
 ERROR_LOG = "error.log"
 # what a finished trained run keeps: last.pt and the per-stage best are only for resuming
@@ -103,15 +104,17 @@ def execute_run(spec: RunSpec, out_root: str | Path, *, overwrite: bool = False,
 def _execute(spec: RunSpec, run_dir: Path, position: int | None, cache_dir: str | None,
              t0: float) -> None:
     from uarbench.training.run import trainable
-    dataset = load_run_dataset(spec)
-    if trainable(spec.model):
-        files, config, image_tok, device, metrics = _train(spec, dataset, run_dir, position,
-                                                           cache_dir)
-    else:
-        files, config, image_tok, device, metrics = _floor(spec, dataset, run_dir)
+    with collect() as times:
+        with phase("data"):
+            dataset = load_run_dataset(spec)
+        if trainable(spec.model):
+            files, config, image_tok, device, metrics = _train(spec, dataset, run_dir, position,
+                                                               cache_dir)
+        else:
+            files, config, image_tok, device, metrics = _floor(spec, dataset, run_dir)
     write_run_record(run_dir, spec, dataset=dataset, config=config, metrics=metrics,
                      files=files, image_tokenizer=image_tok, device=device,
-                     wall_s=time.perf_counter() - t0)
+                     wall_s=time.perf_counter() - t0, extra={"phases_s": times.rounded()})
 
 
 def _train(spec, dataset, run_dir, position, cache_dir):
@@ -141,9 +144,10 @@ def _floor(spec, dataset, run_dir):
     from uarbench.evaluate import evaluate
     from uarbench.models import MODELS, load_models
     load_models()
-    model = MODELS.get(spec.model)(**dict(spec.params)).fit(dataset)
-    studies = dataset.split("test")
-    preds = model.predict(studies)
+    with phase("floor_fit_predict"):
+        model = MODELS.get(spec.model)(**dict(spec.params)).fit(dataset)
+        studies = dataset.split("test")
+        preds = model.predict(studies)
     path = atomic_write_jsonl(run_dir / "predictions.jsonl", (
         {"id": s.id, "prediction": preds[s.id], "reference": dataset.clean(s.report)}
         for s in studies))

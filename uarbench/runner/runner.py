@@ -19,10 +19,13 @@ from tqdm.auto import tqdm
 
 from uarbench.config import load_benchmark
 from uarbench.errors import UarbenchError
+from uarbench.io import atomic_write_json
 from uarbench.runner.execute import RunOutcome, execute_run, load_run_dataset, resolved_configs, status_of
 from uarbench.runner.suite import RunSpec, expand_suite, load_suites
+from uarbench.timing import collect, phase
 
 EXECUTORS = ("local", "ray")
+PREPARE_FILE = "prepare.json"   # <out>/<suite>/: phases of the shared preparation
 
 
 @dataclass
@@ -78,7 +81,11 @@ def run_suite(suite: str, *, dataset: str | None = None, data_root: str | None =
     report.outcomes = [RunOutcome(s.name, "skipped", str(out / s.suite / s.name))
                        for s in specs if s not in todo]
     if todo:
-        _prepare(todo, cache_dir)
+        with collect() as times:
+            _prepare(todo, cache_dir)
+        # where the shared preparation's time went (benchmarks/bench_suite.py reads it)
+        atomic_write_json(out / suite / PREPARE_FILE, {"phases_s": times.rounded(),
+                                                       "runs": [s.name for s in todo]})
     if executor == "ray":
         report.outcomes += _run_ray(todo, out, overwrite, ray_address, cache_dir)
     else:
@@ -98,11 +105,13 @@ def _prepare(specs: list[RunSpec], cache_dir: str | None) -> None:
     for spec in specs:
         key = (spec.dataset, spec.data_root, spec.synth)
         if key not in datasets:
-            datasets[key] = load_run_dataset(spec)
+            with phase("data"):
+                datasets[key] = load_run_dataset(spec)
         if trainable(spec.model):
             model_cfg, train_cfg = resolved_configs(spec)
             if MODELS.get(spec.model).uses_image_tokens(model_cfg):
-                image_tokenizer_for(datasets[key], model_cfg, train_cfg.seed, cache_dir)
+                with phase("tokenizer"):
+                    image_tokenizer_for(datasets[key], model_cfg, train_cfg.seed, cache_dir)
 
 
 def _run_local(specs, out, overwrite, jobs, cache_dir) -> list[RunOutcome]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import torch
@@ -28,6 +29,7 @@ from uarbench.io import atomic_write_json, atomic_write_jsonl, default_cache_dir
 from uarbench.models import MODELS, load_models
 from uarbench.models.uar import UARConfig
 from uarbench.provenance import provenance
+from uarbench.timing import collect, current_times, phase
 from uarbench.training.checkpoint import save_checkpoint
 from uarbench.training.config import TrainConfig
 from uarbench.training.data import SplitTensors, split_tensors
@@ -77,6 +79,14 @@ def train_model(*, model: str, dataset: Dataset, model_cfg, train_cfg: TrainConf
                             f"{type(model_cfg).__name__}.", fix="build the config from the "
                             "model's config_class presets.")
     out_dir = Path(out_dir)
+    with ExitStack() as stack:
+        times = current_times() or stack.enter_context(collect())
+        return _train_model(model_cls, model, dataset, model_cfg, train_cfg, out_dir, cache_dir,
+                            progress, scoring, times)
+
+
+def _train_model(model_cls, model, dataset, model_cfg, train_cfg, out_dir, cache_dir, progress,
+                 scoring, times) -> dict:
     t0 = time.perf_counter()
     if train_cfg.threads:
         torch.set_num_threads(train_cfg.threads)
@@ -84,9 +94,10 @@ def train_model(*, model: str, dataset: Dataset, model_cfg, train_cfg: TrainConf
     words = dataset.tokenizer
     model_cfg = model_cfg.replace(vocab_size=len(words), max_seq_length=words.max_seq_length,
                                   n_views=dataset.spec.views)
-    train = split_tensors(dataset, "train", words, model_cfg.image_size)
-    val = split_tensors(dataset, "val", words, model_cfg.crop_size)
-    test = split_tensors(dataset, "test", words, model_cfg.crop_size)
+    with phase("data"):
+        train = split_tensors(dataset, "train", words, model_cfg.image_size)
+        val = split_tensors(dataset, "val", words, model_cfg.crop_size)
+        test = split_tensors(dataset, "test", words, model_cfg.crop_size)
     dist = init_distributed(resolve_device(train_cfg.device))  # world 1 without torchrun
     device = dist.device
     if device.type == "cpu":
@@ -95,7 +106,7 @@ def train_model(*, model: str, dataset: Dataset, model_cfg, train_cfg: TrainConf
         torch.use_deterministic_algorithms(True, warn_only=True)
     image_tok, image_tok_hash = None, None
     if model_cls.uses_image_tokens(model_cfg):
-        with main_first(dist):  # rank 0 fits and caches it; the others load it
+        with main_first(dist), phase("tokenizer"):  # rank 0 fits and caches it; others load it
             image_tok = image_tokenizer_for(dataset, model_cfg, train_cfg.seed, cache_dir, train)
         image_tok_hash = image_tok.checkpoint_hash
         image_tok.to(device)
@@ -124,9 +135,12 @@ def train_model(*, model: str, dataset: Dataset, model_cfg, train_cfg: TrainConf
         metrics[split] = _decode_and_score(trainer, data, dataset, split, where, train_cfg,
                                            scoring or {})
     timings["score_s"] = time.perf_counter() - t0 - timings["prepare_s"] - timings["train_s"]
-    summary = {"selected": best, "metrics": metrics, "image_use_val": trainer.image_use(val),
+    with phase("image_use_probe"):
+        image_use = trainer.image_use(val)
+    summary = {"selected": best, "metrics": metrics, "image_use_val": image_use,
                "image_tokenizer": image_tok_hash, "wall_s": round(time.perf_counter() - t0, 1),
                "timings_s": {k: round(v, 1) for k, v in timings.items()},
+               "phases_s": times.rounded(),
                "device": str(device), "world_size": dist.world, "provenance": provenance()}
     atomic_write_json(out_dir / SUMMARY, summary)
     barrier(dist)
@@ -135,7 +149,8 @@ def train_model(*, model: str, dataset: Dataset, model_cfg, train_cfg: TrainConf
 
 def _decode_and_score(trainer: Trainer, data: SplitTensors, dataset: Dataset, split: str,
                       where: Path, cfg: TrainConfig, scoring: dict) -> dict[str, float | None]:
-    preds = trainer.predict(data, cfg.decode)
+    with phase(f"decode_{split}"):
+        preds = trainer.predict(data, cfg.decode)
     path = atomic_write_jsonl(where / "predictions.jsonl", (
         {"id": i, "prediction": p, "reference": r}
         for i, p, r in zip(data.ids, preds, data.references)))

@@ -38,6 +38,7 @@ from uarbench.data.tokenizer import WordTokenizer
 from uarbench.errors import UarbenchError
 from uarbench.io import atomic_write_text
 from uarbench.metrics.bleu import Bleu
+from uarbench.timing import phase
 from uarbench.training.checkpoint import load_checkpoint, save_checkpoint
 from uarbench.training.config import TrainConfig
 from uarbench.training.data import SplitTensors, eval_batches, to_unit, train_batches
@@ -272,7 +273,8 @@ class Trainer:
                 for _, images, tokens in train_batches(train, self.cfg.batch_size, crop, gen):
                     t0 = time.perf_counter()
                     step += 1
-                    values = step_fn(opt, images, tokens, step)
+                    with phase("train_steps"):
+                        values = step_fn(opt, images, tokens, step)
                     lrs = [g["lr"] for g in opt.param_groups]
                     self._log({"stage": stage, "epoch": epoch, "step": step, **values,
                                "lr": lrs[0], "lr_image": lrs[-1],
@@ -281,8 +283,9 @@ class Trainer:
                     bar.set_postfix(stage=stage, ce=f"{values['ce']:.3f}")
                 sched.step()
                 # rank 0 validates; every rank takes its BLEU-4, so every selection agrees
-                bleu4 = broadcast_from_main(self.validate(val) if self.dist.is_main else 0.0,
-                                            self.dist)
+                with phase("validation"):
+                    bleu4 = broadcast_from_main(self.validate(val) if self.dist.is_main
+                                                else 0.0, self.dist)
                 self._log({"stage": stage, "epoch": epoch, "step": step, "val_bleu4": bleu4})
                 main = self.dist.is_main
                 if bleu4 > best["bleu4"]:
