@@ -197,7 +197,12 @@ def test_baseline_option_flips_the_markers(results):
     root, bench = results
     t = build_comparison(root, baseline="constant", benchmark=bench, metrics=["BLEU-4"], **FAST)
     good = t.cell("good", "BLEU-4")
-    assert t.baseline == "constant" and good.significant and good.marker == "†"
+    assert t.baseline == "constant" and good.significant and good.marker == "†⁺"
+    # the seed-level test beside it: a paired t-test of the per-seed scores, Holm over the table
+    from scipy import stats
+    base = t.cell("constant", "BLEU-4")
+    assert good.p_seed == pytest.approx(stats.ttest_rel(good.values, base.values).pvalue)
+    assert good.p_seed_holm >= good.p_seed and t.holm_m_seed >= 1
     with pytest.raises(UarbenchError, match="not a row.*constant, good"):
         build_comparison(root, baseline="nope", benchmark=bench, significance=False)
 
@@ -322,3 +327,27 @@ def test_several_suites_need_a_choice_and_a_suite_folder_works(results, tmp_path
     assert build_comparison(two / "cmp", significance=False).suite == "cmp"
     with pytest.raises(UarbenchError, match="no complete run.*cmp, cmp2"):
         build_comparison(two, "cmp3", significance=False)
+
+
+def test_seed_level_test_against_a_one_seed_floor_and_floor_copies(tmp_path):
+    """Floors run once: a 3-seed row is tested at seed level against the floor's one value;
+    a trained row whose outputs are the constant floor's in every seed is flagged."""
+    from scipy import stats
+    refs = references()
+    const = {k: "the heart is normal in size . the lungs are clear ." for k in refs}
+    write_run(tmp_path, "fl", "constant", 0, const, refs, model="constant")
+    for seed in (0, 1, 2):
+        write_run(tmp_path, "fl", "good", seed, degrade(refs, 2 + seed), refs, trained=True)
+        write_run(tmp_path, "fl", "stuck", seed, const, refs, trained=True)
+    t = build_comparison(tmp_path, baseline="constant", metrics=["BLEU-4"], **FAST)
+    good, stuck = t.cell("good", "BLEU-4"), t.cell("stuck", "BLEU-4")
+    floor = t.cell("constant", "BLEU-4").mean
+    assert good.p_seed == pytest.approx(stats.ttest_1samp(
+        [v - floor for v in good.values], 0.0).pvalue)
+    assert stuck.p_seed == 1.0 and not stuck.seed_significant        # identical in every seed
+    rows = {r.name: r for r in t.rows}
+    assert rows["stuck"].same_as_floor == "constant" and rows["good"].same_as_floor is None
+    assert any("'stuck': its test outputs equal the 'constant' floor's" in n for n in t.notes)
+    from uarbench.compare.formats import write_table
+    text = write_table(t, "md", None)
+    assert "stuck (= constant floor)" in text and "⁺ / ⁻" in text

@@ -73,3 +73,13 @@ def test_unknown_suite_names_the_known_ones():
     from uarbench.runner.runner import plan_suite
     with pytest.raises(UarbenchError, match="ablations"):
         plan_suite("ablation")
+
+
+def test_floors_run_once_trained_rows_every_seed():
+    from uarbench.runner.runner import plan_suite
+    specs = plan_suite("ablations", seeds=[0, 1, 2])
+    by_row: dict[str, list[int]] = {}
+    for s in specs:
+        by_row.setdefault(s.row, []).append(s.seed)
+    assert by_row["constant"] == [0] and by_row["nn_retrieval"] == [0]
+    assert by_row["uar"] == [0, 1, 2] and by_row["base"] == [0, 1, 2]

@@ -53,7 +53,10 @@ def cell_text(cell: Cell, digits: int = 4) -> str:
 
 
 def row_label(table: ComparisonTable, row: RowInfo) -> str:
-    return f"{row.name} (baseline)" if row.name == table.baseline else row.name
+    label = f"{row.name} (baseline)" if row.name == table.baseline else row.name
+    if row.same_as_floor:
+        label += f" (= {row.same_as_floor} floor)"
+    return label
 
 
 def seeds_text(row: RowInfo) -> str:

@@ -32,6 +32,7 @@ from uarbench.metrics.signature import Signature
 from uarbench.stats.bootstrap import percentile_interval, resampled_scores
 from uarbench.stats.randomization import at_least_as_extreme, trial_differences
 from uarbench.stats.resample import iter_swap_masks
+from uarbench.stats.seeds import SEED_TEST
 from uarbench.stats.sums import resampling_fields
 
 SEED_STATISTIC = "per-seed-mean"
@@ -136,11 +137,14 @@ def _ar_p_values(systems: Mapping[str, Sequence[np.ndarray]], family: MetricFami
 
 
 def significance_signature(metric: str, family: MetricFamily, *, n_resamples: int, trials: int,
-                   seed: int, confidence: float, alpha: float, holm_m: int) -> str:
-    """How the CI, p-value and significance marker of ``metric`` were obtained."""
+                   seed: int, confidence: float, alpha: float, holm_m: int,
+                   holm_m_seed: int = 0) -> str:
+    """How the CI, p-values and significance markers of ``metric`` were obtained."""
     fields = (("test", "paired-ar"), ("trials", str(trials)), ("sided", "two"),
               ("p", "(c+1)/(N+1)"), ("bs", str(n_resamples)),
               ("ci", f"{confidence:g}-percentile"), ("seed", str(seed)), ("rng", "numpy-pcg64"),
               ("seeds", SEED_STATISTIC), ("holm", f"table(m={holm_m})"), ("alpha", f"{alpha:g}"),
               *resampling_fields(family))
+    if holm_m_seed:
+        fields += (("seed_test", SEED_TEST), ("seed_holm", f"table(m={holm_m_seed})"))
     return str(Signature(metric, fields))

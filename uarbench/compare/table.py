@@ -44,13 +44,15 @@ from uarbench.metrics.signature import Signature
 from uarbench.results import RunFolder, suite_runs
 from uarbench.stats.holm import holm_adjust
 from uarbench.stats.seeds import LABEL as SEED_LABEL
-from uarbench.stats.seeds import seed_variance
+from uarbench.stats.seeds import seed_level_test, seed_variance
 
 PER_REPORT_FILE = "per_report_stats.csv"
+FLOOR_MODELS = ("constant", "nn_retrieval")    # rows "= FLOOR" compares trained rows with
 TRAIN_LOG = "train_log.jsonl"
 MISSING = "—"
 ARROWS = {True: "↑", False: "↓"}
-BETTER, WORSE = "†", "‡"
+BETTER, WORSE = "†", "‡"                 # per-report paired test (AR on per-seed means)
+SEED_BETTER, SEED_WORSE = "⁺", "⁻"       # seed-level test (paired t over training seeds)
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,7 @@ class RowInfo:
     trained: bool = False
     kind: str = "measured"                  # "measured" | "reported"
     source: str = "measured"
+    same_as_floor: str | None = None        # a floor row whose test outputs it repeats, every seed
 
 
 @dataclass(frozen=True)
@@ -93,12 +96,20 @@ class Cell:
     significant: bool | None = None
     better: bool | None = None              # the difference is an improvement
     untested: str | None = None             # why there is no p-value
+    # the seed-level test: per-seed scores against the baseline's, paired t over seeds
+    p_seed: float | None = None
+    p_seed_holm: float | None = None
+    seed_significant: bool | None = None
+    seed_untested: str | None = None
 
     @property
     def marker(self) -> str:
-        if not self.significant:
-            return ""
-        return BETTER if self.better else WORSE
+        out = ""
+        if self.significant:
+            out += BETTER if self.better else WORSE
+        if self.seed_significant:
+            out += SEED_BETTER if self.better else SEED_WORSE
+        return out
 
 
 @dataclass(frozen=True)
@@ -115,6 +126,7 @@ class ComparisonTable:
     confidence: float = 0.95
     holm_m: int = 0
     provenance: dict = field(default_factory=dict)
+    holm_m_seed: int = 0
 
     def cell(self, row: str, column: str) -> Cell:
         return self.cells.get((row, column), Cell(missing="not reported"))
@@ -136,8 +148,21 @@ class ComparisonTable:
                  "and averages them; one seed: the run's own CI)."]
         if self.baseline is not None and self.test_signatures:
             lines.append(f"{BETTER} / {WORSE}: significantly better / worse than the baseline "
-                         f"{self.baseline!r} (paired approximate randomization, Holm-adjusted "
-                         f"p ≤ {self.alpha:g} across the table's {self.holm_m} comparisons).")
+                         f"{self.baseline!r} over test reports (paired approximate "
+                         f"randomization on the per-seed means, Holm-adjusted p ≤ "
+                         f"{self.alpha:g} across the table's {self.holm_m} comparisons).")
+            if self.holm_m_seed:
+                lines.append(f"{SEED_BETTER} / {SEED_WORSE}: significantly better / worse than "
+                             f"the baseline over training seeds (two-sided paired t-test of "
+                             f"the per-seed scores; a one-seed floor as a constant; "
+                             f"Holm-adjusted p ≤ {self.alpha:g} across the table's "
+                             f"{self.holm_m_seed} seed-level comparisons). Both tests are "
+                             "shown: the first asks whether another test sample would change "
+                             "the ranking, the second whether another training seed would.")
+        floors = [r for r in self.rows if r.same_as_floor]
+        if floors:
+            lines.append("= FLOOR: the row's test outputs are the floor row's, report for "
+                         "report, in every seed (it learned nothing beyond the floor).")
         lines.append("↑ / ↓: higher / lower is better. Reported rows: numbers from the "
                      "literature, not measured here, never tested.")
         labelers = sorted({p.removeprefix("labeler:") for c in self.columns
@@ -164,7 +189,9 @@ class ComparisonTable:
                     "difference_ci_lo": dci[0], "difference_ci_hi": dci[1],
                     "p_value": cell.p_value, "p_holm": cell.p_holm,
                     "significant": cell.significant, "missing": cell.missing,
-                    "untested": cell.untested,
+                    "untested": cell.untested, "p_seed": cell.p_seed,
+                    "p_seed_holm": cell.p_seed_holm, "seed_significant": cell.seed_significant,
+                    "seed_untested": cell.seed_untested, "same_as_floor": r.same_as_floor,
                     "signature": c.signature if r.kind == "measured" else r.source,
                     "test_signature": (self.test_signatures.get(c.key)
                                        if r.kind == "measured" else None)})
@@ -176,7 +203,7 @@ class ComparisonTable:
     def to_dict(self) -> dict:
         return {"schema_version": 1, "suite": self.suite, "dataset": self.dataset,
                 "baseline": self.baseline, "alpha": self.alpha, "confidence": self.confidence,
-                "holm_m": self.holm_m, "columns": [asdict(c) for c in self.columns],
+                "holm_m": self.holm_m, "holm_m_seed": self.holm_m_seed, "columns": [asdict(c) for c in self.columns],
                 "rows": [{**asdict(r), "cells": {
                     c.key: asdict(self.cell(r.name, c.key)) for c in self.columns}}
                     for r in self.rows],
@@ -220,12 +247,13 @@ def build_comparison(root: str | Path, suite: str | None = None, *,
     datasets = sorted({str(rec.get("dataset", {}).get("name")) for recs in records.values()
                        for rec in recs})
     dataset = datasets[0] if len(datasets) == 1 else "+".join(datasets)
+    rows = _mark_floor_copies(rows, records, notes)
     test_sigs: dict[str, str] = {}
-    holm_m = 0
+    holm_m = holm_m_seed = 0
     if significance:
-        test_sigs, holm_m = _significance(rows, columns, cells, base, n_resamples=n_resamples,
-                                          trials=trials, seed=seed, confidence=confidence,
-                                          alpha=alpha, notes=notes)
+        test_sigs, holm_m, holm_m_seed = _significance(
+            rows, columns, cells, base, n_resamples=n_resamples, trials=trials, seed=seed,
+            confidence=confidence, alpha=alpha, notes=notes)
     reported: list[RowInfo] = []
     if reference_rows is not None:
         ref = REFERENCE_SETS.get(reference_rows)(dataset, suite)
@@ -237,7 +265,7 @@ def build_comparison(root: str | Path, suite: str | None = None, *,
             cells.update(_reported_cells(info.name, rr, columns))
     return ComparisonTable(suite, dataset, base, tuple(rows) + tuple(reported), tuple(columns),
                            cells, tuple(notes), test_sigs, alpha, confidence, holm_m,
-                           _provenance(records))
+                           _provenance(records), holm_m_seed)
 
 
 def _rows(suite: str, folders: list[RunFolder], benchmark: str | Path | None) -> list[RowInfo]:
@@ -277,7 +305,7 @@ def _under_convention(folders: list[RunFolder], convention: str,
             again.append(f.run)
         path, metrics = rescored(f.path, f.record, convention)
         out.append(RunFolder(path, f.suite, f.run, f.row, f.seed,
-                             {**f.record, "metrics": metrics}))
+                             {**f.record, "metrics": metrics, "_run_dir": str(f.path)}))
     if again:
         notes.append(f"convention {convention}: {len(again)} run(s) scored again from their "
                      f"predictions under it ({', '.join(again[:6])}"
@@ -381,8 +409,9 @@ def _baseline(rows: list[RowInfo], baseline: str | None) -> str | None:
 
 def _significance(rows: list[RowInfo], columns: list[Column], cells: dict, baseline: str | None,
                   *, n_resamples: int, trials: int, seed: int, confidence: float, alpha: float,
-                  notes: list[str]) -> tuple[dict[str, str], int]:
-    """Fill CIs, differences and Holm-adjusted p-values into ``cells``; test signatures + m."""
+                  notes: list[str]) -> tuple[dict[str, str], int, int]:
+    """Fill CIs, differences and Holm-adjusted p-values (per-report and seed-level) into
+    ``cells``; returns the test signatures and the two Holm family sizes."""
     from uarbench.stats.compare import _family_key, stats_from_frame
     frames, id_sets = _per_report_frames(rows)
     aligned = _aligned(frames, id_sets)
@@ -454,14 +483,85 @@ def _significance(rows: list[RowInfo], columns: list[Column], cells: dict, basel
         better = (cell.difference or 0.0) > 0 if hib[k[1]] else (cell.difference or 0.0) < 0
         cells[k] = Cell(**{**asdict(cell), "p_holm": q,
                            "significant": q is not None and q <= alpha, "better": better})
+    seed_tested = _seed_level(rows, columns, cells, baseline, alpha)
     sigs = {}
     for (key, _), cols in groups.items():
         for c in cols:
             sigs[c.key] = significance_signature(c.metric, families[key],
                                                  n_resamples=n_resamples, trials=trials,
                                                  seed=seed, confidence=confidence, alpha=alpha,
-                                                 holm_m=len(tested))
-    return sigs, len(tested)
+                                                 holm_m=len(tested), holm_m_seed=seed_tested)
+    return sigs, len(tested), seed_tested
+
+
+def _seed_level(rows: list[RowInfo], columns: list[Column], cells: dict, baseline: str | None,
+                alpha: float) -> int:
+    """The seed-level test of every row against the baseline in every column (one Holm step
+    across them); returns how many were tested."""
+    if baseline is None:
+        return 0
+    tested: list[tuple[str, str]] = []
+    for c in columns:
+        base = cells[(baseline, c.key)]
+        if base.missing is not None or base.mean is None:
+            continue
+        for r in rows:
+            cell = cells[(r.name, c.key)]
+            if r.name == baseline or cell.missing is not None or cell.mean is None:
+                continue
+            t = seed_level_test([float(v) for v in cell.values],
+                                [float(v) for v in base.values])
+            cells[(r.name, c.key)] = Cell(**{**asdict(cell), "p_seed": t.p_value,
+                                             "seed_untested": t.why,
+                                             "difference": cell.difference if cell.difference
+                                             is not None else cell.mean - base.mean})
+            if t.p_value is not None:
+                tested.append((r.name, c.key))
+    hib = {c.key: c.higher_is_better for c in columns}
+    for k, q in zip(tested, holm_adjust([cells[k].p_seed for k in tested])):
+        cell = cells[k]
+        better = (cell.difference or 0.0) > 0 if hib[k[1]] else (cell.difference or 0.0) < 0
+        cells[k] = Cell(**{**asdict(cell), "p_seed_holm": q,
+                           "seed_significant": q is not None and q <= alpha,
+                           "better": better if cell.better is None else cell.better})
+    return len(tested)
+
+
+def _mark_floor_copies(rows: list[RowInfo], records: dict[str, list[dict]],
+                       notes: list[str]) -> list[RowInfo]:
+    """Flag rows whose test predictions equal a floor row's in every seed ("= constant
+    floor"): a trained row that only learned to write the floor's output."""
+    floors = [r for r in rows if r.run_dirs and not r.trained and r.model in FLOOR_MODELS]
+    if not floors:
+        return rows
+    floor_preds = {f.name: _predictions(f.run_dirs[0], records[f.name][0]) for f in floors}
+    out = []
+    for r in rows:
+        same = None
+        if r.trained and r.run_dirs and not r.incomplete:
+            mine = [_predictions(d, rec) for d, rec in zip(r.run_dirs, records[r.name])]
+            for f in floors:
+                if floor_preds[f.name] and all(p == floor_preds[f.name] for p in mine):
+                    same = f.name
+                    break
+        if same is not None:
+            notes.append(f"row {r.name!r}: its test outputs equal the {same!r} floor's in every "
+                         f"seed ({len(r.run_dirs)}).")
+            r = RowInfo(**{**asdict(r), "same_as_floor": same})
+        out.append(r)
+    return out
+
+
+def _predictions(run_dir: str, record: dict) -> dict[str, str] | None:
+    """id -> prediction of a run's predictions.jsonl (None when it has none)."""
+    import json
+    folder = Path(record.get("_run_dir") or run_dir)
+    path = folder / "predictions.jsonl"
+    if not path.is_file():
+        return None
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip()]
+    return {str(x["id"]): x.get("prediction") for x in rows}
 
 
 def _has_columns(frame: pd.DataFrame, family: MetricFamily) -> bool:

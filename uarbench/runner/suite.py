@@ -208,9 +208,15 @@ def expand_suite(suite: Suite, *, bench: BenchmarkFile | None = None, dataset: s
     convention = scoring.pop("convention", None) or bench.convention
     if convention != DEFAULT_CONVENTION:
         scoring["convention"] = convention
+    from uarbench.models import MODELS, load_models
+    load_models()
+    all_seeds = list(seeds if seeds is not None else suite.seeds)
     out = []
     for row in suite.rows:
-        for seed in (seeds if seeds is not None else suite.seeds):
+        # a floor is fitted, not trained: it does not depend on the seed, so it runs once (with
+        # the first seed) and its one run is paired with every seed of the trained rows
+        floor = not hasattr(MODELS.get(row.model), "config_class")
+        for seed in all_seeds[:1] if floor else all_seeds:
             out.append(RunSpec(
                 suite=suite.name, row=row.name, model=row.model, seed=int(seed),
                 preset=preset or suite.preset, dataset=ds,

@@ -61,3 +61,44 @@ def seed_variance(runs: Mapping[object, Mapping[str, float | None]]) -> dict[str
               if len(xs) > 1 else None)
         out[m] = SeedSummary(m, mean, sd, seeds)
     return out
+
+
+SEED_TEST = "paired-t-over-seeds"
+
+
+@dataclass(frozen=True)
+class SeedTest:
+    """A seed-level test of a row against the baseline: does the training-seed spread leave the
+    difference of the per-seed scores distinguishable from 0? ``p_value`` None: not testable
+    (``why``)."""
+
+    p_value: float | None
+    n_pairs: int
+    why: str | None = None
+
+
+def seed_level_test(row: list[float], baseline: list[float]) -> SeedTest:
+    """Two-sided t-test on per-seed scores (each already a corpus score over the test reports).
+
+    Same number of seeds on both sides: paired by seed order (``scipy.stats.ttest_rel``). A
+    one-seed baseline (a floor, fitted once): the row's seeds against that value
+    (``ttest_1samp``). A one-seed row, or other combinations: not testable. Differences without
+    any spread (every seed moved by exactly the same amount) have no t statistic: p = 1 when
+    that amount is 0, else not testable."""
+    from scipy import stats
+    if len(row) < 2:
+        return SeedTest(None, len(row), "not tested at seed level: one seed")
+    if len(baseline) == len(row):
+        diffs = [a - b for a, b in zip(row, baseline)]
+    elif len(baseline) == 1:
+        diffs = [a - baseline[0] for a in row]
+    else:
+        return SeedTest(None, 0, f"not tested at seed level: {len(row)} seeds against the "
+                                 f"baseline's {len(baseline)}")
+    if max(diffs) == min(diffs):
+        if diffs[0] == 0:
+            return SeedTest(1.0, len(diffs))
+        return SeedTest(None, len(diffs), "not tested at seed level: the same difference in "
+                                          "every seed (no seed spread)")
+    p = float(stats.ttest_1samp(diffs, 0.0).pvalue)    # = ttest_rel on the paired scores
+    return SeedTest(p, len(diffs))
