@@ -44,12 +44,23 @@ def torch_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+def tokenizer_path(cfg: UARConfig, dataset_hash: str, seed: int,
+                   cache_dir: str | Path | None) -> Path | None:
+    """Where the learned tokenizer of this config, dataset and seed is cached (None: not a
+    learned tokenizer)."""
+    if cfg.tokenizer != "learned":
+        return None
+    from uarbench.io import default_cache_dir
+    base = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    return base / "image_tokenizers" / f"vq-{tokenizer_cache_key(cfg, dataset_hash, seed)}.pt"
+
+
 def prepare_image_tokenizer(cfg: UARConfig, train_images: torch.Tensor, dataset_hash: str,
                             cache_dir: Path, seed: int = 0, batch_views: int = 64) -> ImageTokenizer:
     """``train_images``: (N, V, S, S) uint8 at crop_size, the training split only."""
     if cfg.tokenizer != "learned":
         return build_tokenizer(cfg)
-    path = Path(cache_dir) / "image_tokenizers" / f"vq-{tokenizer_cache_key(cfg, dataset_hash, seed)}.pt"
+    path = tokenizer_path(cfg, dataset_hash, seed, cache_dir)
     if path.is_file():
         return LearnedVQTokenizer.load(path)
     tok = LearnedVQTokenizer(cfg.codebook_size, cfg.vq)
