@@ -13,7 +13,9 @@ def test_shipped_suites_are_valid_and_ablations_match_table_2():
     bench = load_benchmark()
     suites = load_suites(bench)
     assert {"smoke", "main", "ablations", "basis", "fusion", "stages"} <= set(suites)
-    specs = {s.row: s for s in expand_suite(suites["ablations"], bench=bench)}
+    expanded = expand_suite(suites["ablations"], bench=bench)
+    specs = {s.row: s for s in reversed(expanded)}          # each row's first seed
+    assert suites["ablations"].seeds == (0, 1, 2)            # three training seeds by default
     switches = ("lsu", "cra_integration", "cra_global_loss", "tir", "two_stage")
     table2 = {  # paper Table 2: LSU, CRA integration, L_Global, TIR, two-stage
         "base": (False, False, False, False, False),
