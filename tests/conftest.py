@@ -64,6 +64,27 @@ def iu_xray_mesh_dev() -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def _early_jvms() -> dict:
+    """JVMs a test module started early (overridden by modules that do: the METEOR tests)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def coco_meteor(_early_jvms):
+    """pycocoevalcap's own Meteor (its JVM), closed after the module; skipped without Java."""
+    import shutil
+    if shutil.which("java") is None:
+        pytest.skip("java not found on PATH")
+    from pycocoevalcap.meteor.meteor import Meteor as CocoMeteor
+    m = _early_jvms.get("coco") or CocoMeteor()
+    yield m
+    with m.lock:
+        m.meteor_p.stdin.close()
+        m.meteor_p.kill()
+        m.meteor_p.wait()
+
+
 def write_release(root: Path, splits: dict[str, list[dict]], *, images: bool = True) -> Path:
     """Write a tiny R2Gen-format release (annotation.json + 8x8 PNGs) under ``root``."""
     from PIL import Image

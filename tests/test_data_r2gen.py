@@ -1,5 +1,3 @@
-import json
-
 import pytest
 
 from conftest import toy_splits, write_release

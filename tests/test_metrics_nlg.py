@@ -334,19 +334,6 @@ def test_meteor_stuck_process_raises_instead_of_hanging():
         proc.kill()
 
 
-@pytest.fixture(scope="module")
-def coco_meteor(_early_jvms):
-    if shutil.which("java") is None:
-        pytest.skip("java not found on PATH")
-    from pycocoevalcap.meteor.meteor import Meteor as CocoMeteor
-    m = _early_jvms.get("coco") or CocoMeteor()
-    yield m
-    with m.lock:
-        m.meteor_p.stdin.close()
-        m.meteor_p.kill()
-        m.meteor_p.wait()
-
-
 @pytest.mark.java
 @needs_java
 def test_meteor_equals_pycocoevalcap(coco_meteor, iu_pairs):

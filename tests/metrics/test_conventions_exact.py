@@ -311,19 +311,6 @@ def _early_jvms(request):
     yield started
 
 
-@pytest.fixture(scope="module")
-def coco_meteor(_early_jvms):
-    if shutil.which("java") is None:
-        pytest.skip("java not found on PATH")
-    from pycocoevalcap.meteor.meteor import Meteor as CocoMeteor
-    m = _early_jvms.get("coco") or CocoMeteor()
-    yield m
-    with m.lock:
-        m.meteor_p.stdin.close()
-        m.meteor_p.kill()
-        m.meteor_p.wait()
-
-
 def assert_meteor_exact(coco_meteor, preds: list[str], refs: list[str]) -> None:
     """score_nlg's METEOR and its per-report statistics = pycocoevalcap's Meteor."""
     results, stats = score_nlg(preds, refs, families=("METEOR",), signature_base={})
