@@ -203,6 +203,9 @@ def _seeds(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"seeds must be integers like 0,1,2 (got {text!r})")
     if not seeds or any(x < 0 for x in seeds):
         raise argparse.ArgumentTypeError(f"seeds must be integers >= 0 (got {text!r})")
+    if len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"seeds must not repeat (got {text!r}): two runs would "
+                                         "share one folder")
     return seeds
 
 

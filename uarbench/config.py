@@ -54,6 +54,10 @@ def load_benchmark(path: str | Path | None = None) -> BenchmarkFile:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise UarbenchError(f"not valid TOML: {e}.", file=found, fix="repair the file.") from None
     problems: list[str] = []
+    known_tables = ("benchmark", "metrics", "datasets", "runner", "suites")
+    for key in data:
+        if key not in known_tables:
+            problems.append(f"[{key}]: unknown top-level key (known: {', '.join(known_tables)})")
 
     def get(table: str, key: str, typ: type, default=None):
         value = data.get(table, {}).get(key, default)

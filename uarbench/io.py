@@ -37,6 +37,20 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     return path
 
 
+def parse_json(text: str, path: str | Path, *, fix: str) -> Any:
+    """``json.loads`` whose failures are one :class:`UarbenchError` naming the file: invalid
+    JSON (line, column) and JSON nested too deeply for the parser (a RecursionError otherwise).
+    """
+    from uarbench.errors import UarbenchError
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise UarbenchError(f"invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}.",
+                            file=path, fix=fix) from None
+    except RecursionError:
+        raise UarbenchError("JSON nested too deeply to read.", file=path, fix=fix) from None
+
+
 def atomic_write_text(path: str | Path, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 

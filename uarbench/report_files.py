@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Sequence
 
 from uarbench.errors import UarbenchError
+from uarbench.io import parse_json
 from uarbench.provenance import file_sha256
 from uarbench.textfiles import is_csv, read_rows
 
@@ -56,13 +57,14 @@ def split_order(annotation: str | Path, split: str) -> list[str]:
     """Study ids of ``split`` in ``annotation.json`` order (for id-less files)."""
     path = Path(annotation)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UarbenchError("file not found.", file=path, fix="pass the dataset's "
                             "annotation.json to --order-from.") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UarbenchError(f"not a JSON annotation file ({e}).", file=path,
+    except UnicodeDecodeError as e:
+        raise UarbenchError(f"not UTF-8 (byte {e.start}).", file=path,
                             fix="pass R2Gen's annotation.json to --order-from.") from None
+    data = parse_json(text, path, fix="pass R2Gen's annotation.json to --order-from.")
     items = data.get(split) if isinstance(data, dict) else None
     if not isinstance(items, list):
         have = ", ".join(data) if isinstance(data, dict) else "none"

@@ -37,6 +37,7 @@ class RunFolder:
     row: str
     seed: int
     record: dict | None
+    why: str | None = None        # set when a reader sets a complete-looking run aside
 
     @property
     def complete(self) -> bool:
@@ -45,6 +46,8 @@ class RunFolder:
     def why_incomplete(self) -> str:
         if self.record is not None:
             return ""
+        if self.why:
+            return self.why
         if (self.path / ERROR_LOG).is_file():
             return f"failed (see {self.path / ERROR_LOG})"
         if not (self.path / RUN_JSON).is_file():

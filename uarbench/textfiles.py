@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from uarbench.errors import UarbenchError
+from uarbench.io import parse_json
 
 
 def read_texts(path: str | Path, field: str, *, aliases: tuple[str, ...] = ()) -> dict[str, str]:
@@ -27,7 +28,11 @@ def read_texts(path: str | Path, field: str, *, aliases: tuple[str, ...] = ()) -
             raise UarbenchError(f"missing field(s): needs 'id' and {' or '.join(map(repr, names))}.",
                                 file=path, record=where,
                                 fix=f"write one {{\"id\": ..., \"{field}\": ...}} per line.")
-        sid = str(row["id"])
+        raw_id = row["id"]
+        if raw_id is None or isinstance(raw_id, bool) or not str(raw_id).strip():
+            raise UarbenchError("blank or missing id.", file=path, record=where,
+                                fix="give every row its study id.")
+        sid = str(raw_id).strip()
         value = next(row[n] for n in names if n in row)
         if not isinstance(value, str):
             raise UarbenchError(f"{field!r} must be a string.", file=path, record=f"{sid} ({where})",
@@ -74,11 +79,7 @@ def read_rows(path: str | Path, *, header: bool = True) -> tuple[list[str], list
 
 def _json_rows(text: str, path: Path) -> list[tuple[str, dict]]:
     """A ``.json`` file: a list of objects (one per report) or an {id: text} object."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise UarbenchError(f"invalid JSON: {e.msg} (line {e.lineno}, column {e.colno}).",
-                            file=path, fix="repair the file, or write JSON lines (.jsonl).") from None
+    data = parse_json(text, path, fix="repair the file, or write JSON lines (.jsonl).")
     if isinstance(data, dict) and all(isinstance(v, str) for v in data.values()):
         return [(f"key {k!r}", {"id": k, "text": v}) for k, v in data.items()]
     if isinstance(data, list) and all(isinstance(r, dict) for r in data):
@@ -96,6 +97,10 @@ def _jsonl_rows(text: str, path: Path):
         except json.JSONDecodeError as e:
             raise UarbenchError(f"invalid JSON: {e.msg} (column {e.colno}).", file=path,
                                 record=f"line {n}", fix="write one JSON object per line.") from None
+        except RecursionError:
+            raise UarbenchError("JSON nested too deeply to read.", file=path,
+                                record=f"line {n}", fix="write one flat JSON object per line.") \
+                from None
         if not isinstance(row, dict):
             raise UarbenchError("each line must be a JSON object.", file=path, record=f"line {n}",
                                 fix="write one JSON object per line.")

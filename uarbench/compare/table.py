@@ -231,6 +231,7 @@ def build_comparison(root: str | Path, suite: str | None = None, *,
                             f"{confidence}.", fix="use e.g. alpha 0.05, confidence 0.95.")
     suite, folders = suite_runs(root, suite)
     notes: list[str] = []
+    folders = _one_run_per_seed(folders, notes)
     if convention is not None:
         folders = _under_convention(folders, convention, notes)
     rows = _rows(suite, folders, benchmark)
@@ -287,6 +288,40 @@ def _rows(suite: str, folders: list[RunFolder], benchmark: str | Path | None) ->
                            tuple(str(f.path) for f in done),
                            tuple(f"{f.run}: {f.why_incomplete()}" for f in mine
                                  if not f.complete), trained, source=source))
+    return out
+
+
+def _finite(value: object) -> bool:
+    import math
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+def _one_run_per_seed(folders: list[RunFolder], notes: list[str]) -> list[RunFolder]:
+    """Two complete run folders with the same row and seed (a copied folder, an edited seed)
+    would count that seed twice: both are set aside as incomplete, so the row shows "—" and a
+    note names them, instead of an average that weights one seed double."""
+    seen: dict[tuple[str, int], list[RunFolder]] = {}
+    for f in folders:
+        if f.complete:
+            seen.setdefault((f.row, f.seed), []).append(f)
+    twice = {k: v for k, v in seen.items() if len(v) > 1}
+    if not twice:
+        return folders
+    out = []
+    for f in folders:
+        if f.complete and (f.row, f.seed) in twice:
+            others = [str(o.path) for o in twice[(f.row, f.seed)] if o is not f]
+            out.append(RunFolder(f.path, f.suite, f.run, f.row, f.seed, None,
+                                 why=f"seed {f.seed} of row {f.row!r} also in {', '.join(others)}"))
+        else:
+            out.append(f)
+    for (row, seed), fs in twice.items():
+        msg = (f"row {row!r}: {len(fs)} run folders hold seed {seed} "
+               f"({', '.join(str(f.path) for f in fs)}); none is used. Keep one.")
+        notes.append(msg)
+        import sys
+        print(f"uarbench: warning: {msg}", file=sys.stderr)
     return out
 
 
@@ -383,6 +418,10 @@ def _cell(row: RowInfo, records: list[dict], column: Column) -> Cell:
         elif m.get("value") is None:
             values.append(None)
             why.append(f"{rec['run']}: {m.get('unavailable') or 'no value'}")
+        elif not _finite(m.get("value")):
+            values.append(None)
+            why.append(f"{rec['run']}: {column.metric} is {m.get('value')!r}, not a finite "
+                       "number (damaged record)")
         elif m.get("signature", "") != column.signature:
             values.append(None)
             why.append(f"{rec['run']}: another signature")
@@ -559,9 +598,12 @@ def _predictions(run_dir: str, record: dict) -> dict[str, str] | None:
     path = folder / "predictions.jsonl"
     if not path.is_file():
         return None
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
-            if line.strip()]
-    return {str(x["id"]): x.get("prediction") for x in rows}
+    try:
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
+                if line.strip()]
+        return {str(x["id"]): x.get("prediction") for x in rows}
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        return None      # unreadable outputs: no "= floor" claim either way
 
 
 def _has_columns(frame: pd.DataFrame, family: MetricFamily) -> bool:
@@ -587,7 +629,13 @@ def _per_report_frames(rows: list[RowInfo]) -> tuple[dict[str, pd.DataFrame],
                 raise UarbenchError("no per-report statistics: CIs and tests need them.",
                                     file=path, fix="re-run the run (or `uarbench eval`), or "
                                     "pass --no-significance.")
-            frame = pd.read_csv(path)
+            try:
+                frame = pd.read_csv(path)
+            except (UnicodeDecodeError, ValueError, pd.errors.ParserError) as e:
+                raise UarbenchError(f"not a readable per-report statistics file "
+                                    f"({type(e).__name__}: {str(e).splitlines()[0][:120]}).",
+                                    file=path, fix="re-score the run (or re-run it), or pass "
+                                    "--no-significance.") from None
             if "id" not in frame.columns:
                 raise UarbenchError("no `id` column: reports cannot be paired across runs.",
                                     file=path, fix="re-score the run with this uarbench "

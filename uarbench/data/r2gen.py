@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 from uarbench.errors import UarbenchError
+from uarbench.io import parse_json
 
 SPLITS = ("train", "val", "test")
 REQUIRED_FIELDS = ("id", "report", "image_path")
@@ -49,13 +50,11 @@ def read_annotation(path: Path, image_root: Path, *, views: int,
                                 "(R2Gen layout: <root>/annotation.json, <root>/images/).")
     raw = path.read_bytes()
     try:
-        data = json.loads(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise UarbenchError(f"not UTF-8 (byte {e.start}).", file=path,
                             fix="re-save the annotation as UTF-8.") from None
-    except json.JSONDecodeError as e:
-        raise UarbenchError(f"invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}.",
-                            file=path, fix="repair the JSON (R2Gen format).") from None
+    data = parse_json(text, path, fix="repair the JSON (R2Gen format).")
     if not isinstance(data, dict):
         raise UarbenchError("top level must be an object with keys train, val, test.", file=path,
                             fix="use the R2Gen annotation format.")

@@ -64,12 +64,32 @@ def read_complete(run_dir: Path) -> dict | None:
         return None
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError, OSError):
         return None
-    if record.get("schema_version") != SCHEMA_VERSION:
+    # a record of another shape is damaged, whatever it holds
+    if not isinstance(record, dict) or record.get("schema_version") != SCHEMA_VERSION:
         return None
-    for rel, sha in record.get("files", {}).items():
+    files = record.get("files")
+    if not isinstance(files, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
+        return None
+    if not _well_typed(record):
+        return None
+    for rel, sha in files.items():
         f = Path(run_dir) / rel
         if not f.is_file() or file_sha256(f) != sha:
             return None
     return record
+
+
+# the keys a complete record must have, and their types (compare and the runner read them)
+_TYPES = {"suite": str, "run": str, "row": str, "model": str, "seed": int, "metrics": dict,
+          "spec": dict, "dataset": dict}
+
+
+def _well_typed(record: dict) -> bool:
+    for key, typ in _TYPES.items():
+        value = record.get(key)
+        if not isinstance(value, typ) or isinstance(value, bool):
+            return False
+    return all(isinstance(m, dict) for m in record["metrics"].values())

@@ -101,6 +101,10 @@ def load_suites(bench: BenchmarkFile | None = None) -> dict[str, Suite]:
                                                            for s in seeds)):
             problems.append(f"{key}.seeds must be a non-empty list of integers >= 0")
             seeds = [0]
+        elif len(set(seeds)) != len(seeds):
+            problems.append(f"{key}.seeds {seeds} repeats a seed (two runs would share one "
+                            "folder)")
+            seeds = list(dict.fromkeys(seeds))
         tables = {}
         for t in ("synth", "train", "set"):
             tables[t] = body.get(t, {})
