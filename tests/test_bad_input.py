@@ -117,3 +117,28 @@ def test_benchmark_unknown_tables_and_repeated_seeds(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["run", "--suite", "smoke", "--seeds", "0,0", "--dry-run"])
     assert "seeds must not repeat" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("damage", ["text", "truncated"])
+def test_images_are_fully_decoded_when_checked_and_read(tmp_path, capsys, damage):
+    import io
+
+    from PIL import Image
+
+    from conftest import toy_splits, write_release
+    root = write_release(tmp_path / "rel", toy_splits())
+    bad = root / "images" / "test1" / "0.png"
+    if damage == "text":
+        bad.write_text("not an image")
+    else:
+        buf = io.BytesIO()
+        Image.new("L", (64, 64), 77).save(buf, format="PNG")
+        bad.write_bytes(buf.getvalue()[:60])
+    assert main(["data", "info", "--dataset", "iu_xray", "--data-root", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert "missing or unreadable images" in err and "test1" in err and "Traceback" not in err
+    out = tmp_path / "p.jsonl"
+    assert main(["predict", "--model", "nn_retrieval", "--dataset", "iu_xray", "--data-root",
+                 str(root), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}: record test1: cannot read image" in err and not out.exists()

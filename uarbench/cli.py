@@ -29,7 +29,8 @@ def _dataset_args(p: argparse.ArgumentParser, required: bool = False) -> None:
 
 def cmd_data_info(a: argparse.Namespace) -> int:
     from uarbench.data.datasets import load_dataset
-    ds = load_dataset(a.dataset, a.data_root, image_check="none" if a.no_images else "exists")
+    # the check decodes every image once (a text file named .png, a PNG cut short)
+    ds = load_dataset(a.dataset, a.data_root, image_check="none" if a.no_images else "open")
     tok = ds.tokenizer
     rows = []
     for split, studies in ds.annotation.splits.items():

@@ -135,7 +135,7 @@ def _image_ok(p: Path, open_file: bool) -> bool:
     from PIL import Image, UnidentifiedImageError
     try:
         with Image.open(p) as im:
-            im.verify()
+            im.load()          # a full decode: a cut-short or mislabelled file fails here
         return True
     except (OSError, UnidentifiedImageError, SyntaxError):
         return False

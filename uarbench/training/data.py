@@ -30,8 +30,10 @@ def load_views(study: Study, size: int) -> np.ndarray:
             with Image.open(path) as im:
                 views.append(np.asarray(im.convert("L").resize((size, size), Image.BILINEAR)))
         except OSError as e:
-            raise UarbenchError(f"cannot read image {path}: {e}.", record=study.id,
-                                fix="check the image files of this study.") from None
+            raise UarbenchError(f"cannot read image: {e}.", file=path, record=study.id,
+                                fix="replace or remove this study's image (`uarbench data "
+                                    "info` decodes every image and lists the studies).") \
+                from None
     return np.stack(views)
 
 
