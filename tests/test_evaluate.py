@@ -53,7 +53,8 @@ def test_reference_file_and_csv_predictions(tmp_path):
 
 @pytest.mark.parametrize("preds, message", [
     ({"test0": "x", "test1": "x", "test2": "x"},
-     "3 prediction ids, 4 reference ids, 3 in common; 1 reference id(s) without a prediction (first: test3)"),
+     "3 prediction ids, 4 reference ids (references: iu_xray / test), 3 in common; "
+     "1 reference id(s) without a prediction (first: test3)"),
     ({"test0": "x", "test1": "x", "test2": "x", "test3": "x", "zzz": "x"},
      "1 prediction id(s) without a reference (first: zzz)"),
 ])

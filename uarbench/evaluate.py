@@ -519,8 +519,11 @@ def _paired_ids(preds: Mapping[str, str], refs: Mapping[str, str], inputs: dict,
                                 fix="check --dataset / --split and the id column (--id-col).")
         return ids
     if missing or extra:
-        parts = [f"{len(preds)} prediction ids, {len(refs)} reference ids, "
-                 f"{len(refs) - len(missing)} in common"]
+        refs_from = inputs.get("references") or (
+            f"{inputs.get('dataset')} / {inputs.get('split')}" if inputs.get("dataset") else None)
+        parts = [f"{len(preds)} prediction ids, {len(refs)} reference ids"
+                 + (f" (references: {refs_from})" if refs_from else "")
+                 + f", {len(refs) - len(missing)} in common"]
         if missing:
             parts.append(f"{len(missing)} reference id(s) without a prediction (first: "
                          f"{', '.join(missing[:5])})")
