@@ -142,3 +142,15 @@ def test_images_are_fully_decoded_when_checked_and_read(tmp_path, capsys, damage
                  str(root), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert f"{bad}: record test1: cannot read image" in err and not out.exists()
+
+
+def test_a_repeated_row_name_is_reported_once_per_repeat(tmp_path):
+    from uarbench.runner.suite import load_suites
+    rows = ", ".join('{ name = "r%d", model = "constant" }' % (i % 3) for i in range(5))
+    path = tmp_path / "b.toml"
+    path.write_text(f'[benchmark]\nversion = "x"\n[suites.s]\nrows = [ {rows} ]\n')
+    with pytest.raises(UarbenchError) as e:
+        load_suites(load_benchmark(path))
+    assert "rows[3].name 'r0' appears twice" in str(e.value)
+    assert "rows[4].name 'r1' appears twice" in str(e.value)
+    assert "rows[2]" not in str(e.value)

@@ -14,6 +14,7 @@ Every problem in the file is reported with its key, all at once (``uarbench vali
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -116,6 +117,7 @@ def load_suites(bench: BenchmarkFile | None = None) -> dict[str, Suite]:
             problems.append(f"{key}.rows must be a non-empty list of tables")
             rows_raw = []
         rows: list[Row] = []
+        names: set[str] = set()
         for i, r in enumerate(rows_raw):
             rkey = f"{key}.rows[{i}]"
             if not _table_ok(r, rkey, ROW_KEYS, problems):
@@ -124,8 +126,9 @@ def load_suites(bench: BenchmarkFile | None = None) -> dict[str, Suite]:
             if not isinstance(name, str) or not ROW_NAME.match(name):
                 problems.append(f"{rkey}.name must be a string of letters, digits, _ . + -")
                 continue
-            if name in {x.name for x in rows}:
+            if name in names:
                 problems.append(f"{rkey}.name {name!r} appears twice in {key}")
+            names.add(name)
             if model not in MODELS:
                 problems.append(f"{rkey}.model: unknown model {model!r} "
                                 f"(known: {', '.join(MODELS.names())})")
@@ -152,14 +155,21 @@ def _table_ok(value, key: str, known: set[str], problems: list[str]) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=None)
+def _cpu_small(config_class: type):
+    """The cpu-small preset of a (frozen) config class, built once per validation."""
+    return config_class.cpu_small()
+
+
 def _check_row(key: str, row: Row, tables: dict, model_cls: type) -> list[str]:
     """Overrides name real fields with values of the right type (tried on the cpu-small preset)."""
     from uarbench.training.config import TrainConfig
     problems = []
     if hasattr(model_cls, "config_class"):
-        for what, cfg, mapping in (("set", model_cls.config_class.cpu_small(),
+        for what, cfg, mapping in (("set", _cpu_small(model_cls.config_class),
                                     {**tables["set"], **row.set}),
-                                   ("train", TrainConfig.cpu_small(), {**tables["train"], **row.train})):
+                                   ("train", _cpu_small(TrainConfig),
+                                    {**tables["train"], **row.train})):
             try:
                 apply_mapping(cfg, mapping, what=f"{key}.{what}")
             except UarbenchError as e:
