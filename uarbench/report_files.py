@@ -94,9 +94,9 @@ def read_report_texts(predictions: str | Path, references: str | Path | None = N
     id_col = pred_file.id_column(columns.id)
     in_file_ref = None
     if references is None:
-        in_file_ref = pred_file.text_column(columns.ref, REF_COLUMNS, "reference", "--ref-col",
+        in_file_ref = pred_file.text_column(columns.ref, (REF_COLUMNS,), "reference", "--ref-col",
                                             required=False, exclude=(id_col,))
-    pred_col = pred_file.text_column(columns.pred, PRED_COLUMNS, "prediction", "--pred-col",
+    pred_col = pred_file.text_column(columns.pred, (PRED_COLUMNS,), "prediction", "--pred-col",
                                      exclude=(in_file_ref, id_col))
     info["columns"] = {"id": id_col or f"(row order of {order_source})", "prediction": pred_col}
     refs: dict[str, str] | None = None
@@ -162,12 +162,14 @@ class _ReportFile:
         self._idless_rows()
         return None
 
-    def text_column(self, chosen: str | None, candidates: Sequence[str], what: str, flag: str,
-                    *, required: bool = True, exclude: Sequence[str | None] = ()) -> str | None:
+    def text_column(self, chosen: str | None, tiers: Sequence[Sequence[str]], what: str,
+                    flag: str, *, required: bool = True,
+                    exclude: Sequence[str | None] = ()) -> str | None:
+        """The column ``chosen`` by the user, else the one candidate of the first tier of names
+        present (several in that tier: an error), else the file's only other column."""
         if chosen is not None:
             self._require(chosen, flag)
             return chosen
-        tiers = candidates if candidates and isinstance(candidates[0], tuple) else (candidates,)
         found: list[str] = []
         for tier in tiers:
             found = found or [c for c in tier if c in self.names and c not in exclude]
