@@ -230,7 +230,8 @@ def cmd_run(a: argparse.Namespace) -> int:
     report = run_suite(a.suite, dataset=a.dataset, data_root=root, preset=a.preset,
                        seeds=a.seeds, device=a.device, out=a.out, overwrite=a.overwrite,
                        dry_run=a.dry_run, executor=a.executor, jobs=a.jobs,
-                       ray_address=a.ray_address, benchmark=a.benchmark, scoring=scoring)
+                       ray_address=a.ray_address, benchmark=a.benchmark, scoring=scoring,
+                       if_busy=a.if_busy)
     if a.dry_run:
         rows = [(s.name, s.model, s.dataset, s.preset, report.statuses[s.name]) for s in report.specs]
         print(tabulate(rows, headers=("run", "model", "dataset", "preset", "state")))
@@ -239,6 +240,7 @@ def cmd_run(a: argparse.Namespace) -> int:
         return 0
     done = sum(o.status == "done" for o in report.outcomes)
     skipped = sum(o.status == "skipped" for o in report.outcomes)
+    busy = [o for o in report.outcomes if o.status == "busy"]
     runs = load_runs(a.out, a.suite)
     names = [s.name for s in report.specs]
     runs = runs[runs["run"].isin(names)]
@@ -251,9 +253,13 @@ def cmd_run(a: argparse.Namespace) -> int:
         print(f"(CE precision / recall, CIs and significance: uarbench compare {a.out} "
               f"--suite {a.suite})")
     print(f"suite {a.suite}: {done} run(s) done, {skipped} skipped (complete), "
+          + (f"{len(busy)} busy in another process, " if busy else "") +
           f"{len(report.failures)} failed; results in {Path(a.out) / a.suite}")
+    for o in busy:
+        print(f"busy, skipped: {o.error} (rerun later, or --if-busy wait)", file=sys.stderr)
     for o in report.failures:
-        print(f"FAILED {o.run}: {o.error} (log: {o.log})", file=sys.stderr)
+        print(f"FAILED {o.run}: {o.error}" + (f" (log: {o.log})" if o.log else ""),
+              file=sys.stderr)
     return 0 if report.ok else 1
 
 
@@ -412,6 +418,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--executor", default="local", choices=("local", "ray"))
     run.add_argument("--ray-address", help="an existing Ray cluster (default: start one locally)")
     run.add_argument("--jobs", type=int, help="local runs at a time (default: benchmark.toml)")
+    run.add_argument("--if-busy", default="skip", choices=("skip", "wait", "fail"),
+                     help="a run another uarbench process is writing in the same results "
+                          "folder: skip it, wait for it, or fail naming that process's pid "
+                          "(default: %(default)s)")
     run.add_argument("--benchmark", type=Path, help="benchmark file (default: ./benchmark.toml)")
     _convention_arg(run, "of every run's test scores (part of the run's identity)")
     _labeler_args(run, allow_none=True)

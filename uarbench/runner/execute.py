@@ -17,6 +17,7 @@ from pathlib import Path
 
 from uarbench.errors import UarbenchError
 from uarbench.io import atomic_write_jsonl, atomic_write_text
+from uarbench.runner.lock import RunBusy, run_lock
 from uarbench.runner.record import RUN_JSON, read_complete, spec_dict, write_run_record
 from uarbench.runner.suite import RunSpec, apply_mapping, thaw
 from uarbench.timing import collect, phase
@@ -30,7 +31,7 @@ RESUME_ONLY = ("checkpoints/last.pt", "checkpoints/best.pt", "checkpoints/best_s
 @dataclass(frozen=True)
 class RunOutcome:
     run: str
-    status: str            # "done" | "skipped" | "failed"
+    status: str            # "done" | "skipped" | "failed" | "busy" (another process has it)
     path: str
     error: str | None = None
     log: str | None = None
@@ -72,9 +73,27 @@ def resolved_configs(spec: RunSpec):
 
 
 def execute_run(spec: RunSpec, out_root: str | Path, *, overwrite: bool = False,
-                position: int | None = None, cache_dir: str | None = None) -> RunOutcome:
-    """Run ``spec`` unless it is already complete; never raises for a failing run."""
+                position: int | None = None, cache_dir: str | None = None,
+                if_busy: str = "skip") -> RunOutcome:
+    """Run ``spec`` unless it is already complete; never raises for a failing run.
+
+    The run folder is locked for the run's lifetime (:mod:`uarbench.runner.lock`); when another
+    process holds it, ``if_busy`` says what to do: "skip" (status "busy"), "wait" for it (then
+    the run is usually complete and skipped), or "fail" (status "failed", naming the holder).
+    Nothing is written into a folder another process holds."""
     run_dir = run_dir_of(spec, out_root)
+    try:
+        with run_lock(run_dir, wait=if_busy == "wait"):
+            return _execute_locked(spec, run_dir, out_root, overwrite, position, cache_dir)
+    except RunBusy as e:
+        if if_busy == "fail":
+            return RunOutcome(spec.name, "failed", str(run_dir),
+                              error=f"busy: {e}; pass --if-busy skip or wait")
+        return RunOutcome(spec.name, "busy", str(run_dir), error=str(e))
+
+
+def _execute_locked(spec: RunSpec, run_dir: Path, out_root: str | Path, overwrite: bool,
+                    position: int | None, cache_dir: str | None) -> RunOutcome:
     t0 = time.perf_counter()
     try:
         state = status_of(spec, out_root)

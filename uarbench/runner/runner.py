@@ -21,6 +21,7 @@ from uarbench.config import load_benchmark
 from uarbench.errors import UarbenchError
 from uarbench.io import atomic_write_json
 from uarbench.runner.execute import RunOutcome, execute_run, load_run_dataset, resolved_configs, status_of
+from uarbench.runner.lock import IF_BUSY
 from uarbench.runner.suite import RunSpec, expand_suite, load_suites
 from uarbench.timing import collect, phase
 
@@ -63,13 +64,17 @@ def run_suite(suite: str, *, dataset: str | None = None, data_root: str | None =
               out: str | Path = "results", overwrite: bool = False, dry_run: bool = False,
               executor: str = "local", jobs: int | None = None, ray_address: str | None = None,
               cache_dir: str | None = None, benchmark: str | Path | None = None,
-              scoring: dict | None = None) -> SuiteReport:
+              scoring: dict | None = None, if_busy: str = "skip") -> SuiteReport:
     """Run every incomplete run of ``suite`` (see the module docstring); never raises for a
     failing run: check :attr:`SuiteReport.failures`. ``scoring``: how test splits are scored
     beyond NLG (:func:`uarbench.evaluate.evaluate` arguments ``labeler``, ``labeler_kwargs``,
-    ``radgraph_model``, ``radgraph_model_type``); part of each run's identity."""
+    ``radgraph_model``, ``radgraph_model_type``); part of each run's identity. ``if_busy``: what
+    to do with a run another process is writing (:mod:`uarbench.runner.lock`): skip, wait,
+    fail."""
     if executor not in EXECUTORS:
         raise UarbenchError(f"unknown executor {executor!r}.", fix=f"use one of {EXECUTORS}.")
+    if if_busy not in IF_BUSY:
+        raise UarbenchError(f"unknown --if-busy {if_busy!r}.", fix=f"use one of {IF_BUSY}.")
     specs = plan_suite(suite, dataset=dataset, data_root=data_root, preset=preset, seeds=seeds,
                        device=device, benchmark=benchmark, scoring=scoring)
     out = Path(out)
@@ -88,11 +93,11 @@ def run_suite(suite: str, *, dataset: str | None = None, data_root: str | None =
         atomic_write_json(out / suite / PREPARE_FILE, {"phases_s": times.rounded(),
                                                        "runs": [s.name for s in todo]})
     if executor == "ray":
-        report.outcomes += _run_ray(todo, out, overwrite, ray_address, cache_dir)
+        report.outcomes += _run_ray(todo, out, overwrite, ray_address, cache_dir, if_busy)
     else:
         # longest first: the suite ends with short runs, not one long run on an idle machine
         todo = sorted(todo, key=expected_cost, reverse=True)
-        report.outcomes += _run_local(todo, out, overwrite, local_jobs, cache_dir)
+        report.outcomes += _run_local(todo, out, overwrite, local_jobs, cache_dir, if_busy)
     order = {s.name: i for i, s in enumerate(specs)}
     report.outcomes.sort(key=lambda o: order[o.run])
     return report
@@ -161,18 +166,19 @@ def expected_cost(spec: RunSpec) -> float:
     return 1.0 + per_epoch * epochs
 
 
-def _run_local(specs, out, overwrite, jobs, cache_dir) -> list[RunOutcome]:
+def _run_local(specs, out, overwrite, jobs, cache_dir, if_busy="skip") -> list[RunOutcome]:
     outcomes: list[RunOutcome] = []
     bar = tqdm(total=len(specs), desc="suite", unit="run", position=0, disable=None)
     if jobs <= 1:
         for spec in specs:
             outcomes.append(execute_run(spec, out, overwrite=overwrite, position=1,
+                                        if_busy=if_busy,
                                         cache_dir=cache_dir))
             bar.update(1)
     else:
         # spawn, not fork: torch and a JVM (METEOR) must not be forked mid-flight
         with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-            futures = [pool.submit(execute_run, s, out, overwrite=overwrite,
+            futures = [pool.submit(execute_run, s, out, overwrite=overwrite, if_busy=if_busy,
                                    position=1 + i % jobs, cache_dir=cache_dir)
                        for i, s in enumerate(specs)]
             for fut in as_completed(futures):
@@ -182,7 +188,7 @@ def _run_local(specs, out, overwrite, jobs, cache_dir) -> list[RunOutcome]:
     return outcomes
 
 
-def _run_ray(specs, out, overwrite, address, cache_dir) -> list[RunOutcome]:
+def _run_ray(specs, out, overwrite, address, cache_dir, if_busy="skip") -> list[RunOutcome]:
     try:
         import ray
     except ImportError:
@@ -196,7 +202,7 @@ def _run_ray(specs, out, overwrite, address, cache_dir) -> list[RunOutcome]:
         gpus = ray.cluster_resources().get("GPU", 0)
         task = ray.remote(num_cpus=1, num_gpus=1 if gpus else 0, max_retries=0)(execute_run)
         pending = [task.remote(s, str(Path(out).resolve()), overwrite=overwrite,
-                               cache_dir=cache_dir) for s in specs]
+                               cache_dir=cache_dir, if_busy=if_busy) for s in specs]
         outcomes = []
         bar = tqdm(total=len(specs), desc="suite (ray)", unit="run", disable=None)
         while pending:
