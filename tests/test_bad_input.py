@@ -82,7 +82,16 @@ def test_compare_sets_aside_a_seed_counted_twice(one_suite, capsys):
     assert any("seed 0 of row 'b' also in" in i for r in t.rows if r.name == "b" for i in r.incomplete)
     assert t.cell("a", "BLEU-4").mean == pytest.approx(1.0)
     assert any("2 run folders hold seed 0" in n for n in t.notes)
-    assert "warning: row 'b': 2 run folders hold seed 0" in capsys.readouterr().err
+    assert any("2 run folders hold seed 0" in p for p in t.problems)
+    # the CLI warns on stderr and writes the table; --strict fails and writes nothing
+    out = root / "table.md"
+    assert main(["compare", str(root), "--no-significance", "--out", str(out)]) == 0
+    assert "uarbench: warning: row 'b': 2 run folders hold seed 0" in capsys.readouterr().err
+    assert out.is_file()
+    out.unlink()
+    assert main(["compare", str(root), "--no-significance", "--strict", "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "--strict: 2 problem(s)" in err and not out.exists()
 
 
 def test_compare_refuses_non_finite_values_and_unreadable_statistics(one_suite):

@@ -43,6 +43,10 @@ def add_compare_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of resamples and trials (0)")
     p.add_argument("--alpha", type=float, default=0.05, help="family-wise level for Holm (0.05)")
     p.add_argument("--digits", type=int, default=4, help="decimals shown (4)")
+    p.add_argument("--strict", action="store_true",
+                   help="fail (exit 1, nothing written) when any run folder is incomplete, "
+                        "damaged or duplicated, or a metric value is not a finite number; "
+                        "without it these are notes in the table and warnings on stderr")
     p.set_defaults(func=cmd_compare)
     return p
 
@@ -58,6 +62,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
                              n_resamples=args.resamples, trials=args.trials, seed=args.seed,
                              alpha=args.alpha, benchmark=args.benchmark,
                              convention=args.convention)
+    for problem in table.problems:
+        print(f"uarbench: warning: {problem}", file=sys.stderr)
+    if args.strict and table.problems:
+        print(f"uarbench: error: --strict: {len(table.problems)} problem(s) in {args.root} "
+              "(listed above); nothing written. Fix: repair or rerun those runs, or drop "
+              "--strict.", file=sys.stderr)
+        return 1
     text = write_table(table, fmt, args.out, digits=args.digits)
     if args.out is None:
         sys.stdout.write(text)

@@ -127,6 +127,7 @@ class ComparisonTable:
     holm_m: int = 0
     provenance: dict = field(default_factory=dict)
     holm_m_seed: int = 0
+    problems: tuple[str, ...] = ()          # damaged / incomplete / duplicated runs, bad values
 
     def cell(self, row: str, column: str) -> Cell:
         return self.cells.get((row, column), Cell(missing="not reported"))
@@ -231,7 +232,8 @@ def build_comparison(root: str | Path, suite: str | None = None, *,
                             f"{confidence}.", fix="use e.g. alpha 0.05, confidence 0.95.")
     suite, folders = suite_runs(root, suite)
     notes: list[str] = []
-    folders = _one_run_per_seed(folders, notes)
+    problems: list[str] = []        # what compare does not trust (warnings; --strict fails)
+    folders = _one_run_per_seed(folders, notes, problems)
     if convention is not None:
         folders = _under_convention(folders, convention, notes)
     rows = _rows(suite, folders, benchmark)
@@ -242,8 +244,12 @@ def build_comparison(root: str | Path, suite: str | None = None, *,
         if r.incomplete:
             notes.append(f"row {r.name!r}: incomplete run(s) {'; '.join(r.incomplete)}; "
                          f"its cells show {MISSING}.")
+            problems.append(notes[-1])
     columns = _columns([rec for r in rows for rec in records[r.name]], metrics, notes)
     cells = {(r.name, c.key): _cell(r, records[r.name], c) for r in rows for c in columns}
+    problems += list(dict.fromkeys(
+        f"row {r.name!r}, {c.key}: {cells[(r.name, c.key)].missing}" for r in rows
+        for c in columns if "not a finite number" in (cells[(r.name, c.key)].missing or "")))
     base = _baseline(rows, baseline)
     datasets = sorted({str(rec.get("dataset", {}).get("name")) for recs in records.values()
                        for rec in recs})
@@ -266,7 +272,7 @@ def build_comparison(root: str | Path, suite: str | None = None, *,
             cells.update(_reported_cells(info.name, rr, columns))
     return ComparisonTable(suite, dataset, base, tuple(rows) + tuple(reported), tuple(columns),
                            cells, tuple(notes), test_sigs, alpha, confidence, holm_m,
-                           _provenance(records), holm_m_seed)
+                           _provenance(records), holm_m_seed, tuple(problems))
 
 
 def _rows(suite: str, folders: list[RunFolder], benchmark: str | Path | None) -> list[RowInfo]:
@@ -297,7 +303,8 @@ def _finite(value: object) -> bool:
             and math.isfinite(value))
 
 
-def _one_run_per_seed(folders: list[RunFolder], notes: list[str]) -> list[RunFolder]:
+def _one_run_per_seed(folders: list[RunFolder], notes: list[str],
+                      problems: list[str]) -> list[RunFolder]:
     """Two complete run folders with the same row and seed (a copied folder, an edited seed)
     would count that seed twice: both are set aside as incomplete, so the row shows "—" and a
     note names them, instead of an average that weights one seed double."""
@@ -320,8 +327,7 @@ def _one_run_per_seed(folders: list[RunFolder], notes: list[str]) -> list[RunFol
         msg = (f"row {row!r}: {len(fs)} run folders hold seed {seed} "
                f"({', '.join(str(f.path) for f in fs)}); none is used. Keep one.")
         notes.append(msg)
-        import sys
-        print(f"uarbench: warning: {msg}", file=sys.stderr)
+        problems.append(msg)
     return out
 
 
