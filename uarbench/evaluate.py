@@ -200,6 +200,8 @@ def evaluate(*, predictions: Mapping[str, str] | str | Path | None = None,
                           common_ids=common_ids)
     conv = make_convention(convention, dataset=job.dataset, cleaning=cleaning)
     inputs = {**job.inputs, "convention": conv.name, "cleaning": getattr(conv, "cleaning", None)}
+    if out_dir is not None:
+        inputs = _relative_to(inputs, Path(out_dir))
     ids = job.ids
     signature_base = job_signature_base(conv, job)
     reason = conv.unavailable_reason()
@@ -240,8 +242,6 @@ def evaluate(*, predictions: Mapping[str, str] | str | Path | None = None,
         with phase("bootstrap"):
             intervals, ci_sigs = _intervals(families, per_report, bootstrap, confidence,
                                             bootstrap_seed)
-    if out_dir is not None:
-        inputs = _relative_to(inputs, Path(out_dir))
     evaluation = Evaluation(results, per_report, inputs, intervals, ci_sigs, labels)
     if out_dir is not None:
         evaluation.write(out_dir)

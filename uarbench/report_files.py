@@ -14,7 +14,6 @@ field's, no library knows them.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence

@@ -5,7 +5,7 @@ decoding, each metric, labelling, bootstrap) summed per run.
 it marks ``with phase("meteor"):``. Phases do not nest in the totals: an inner phase's time is
 taken out of the outer one, so the phases of a run add up to its wall time (the rest is
 "other"). Without a collector ``phase`` costs one context-variable lookup. The totals go into
-``summary.json`` / ``run.json`` (``timings_s``), never into metrics.json, which must come out
+``summary.json`` / ``run.json`` (``phases_s``), never into metrics.json, which must come out
 byte-identical on a rerun. Hand-written: a dozen lines; no profiler gives per-phase wall time of
 a whole run this cheaply.
 """

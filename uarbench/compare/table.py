@@ -28,6 +28,8 @@ also written into the table's notes / legend, so a reader of the output sees the
 from __future__ import annotations
 
 import fnmatch
+import json
+import math
 import string
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -47,7 +49,6 @@ from uarbench.stats.seeds import LABEL as SEED_LABEL
 from uarbench.stats.seeds import seed_level_test, seed_variance
 
 PER_REPORT_FILE = "per_report_stats.csv"
-FLOOR_MODELS = ("constant", "nn_retrieval")    # rows "= FLOOR" compares trained rows with
 TRAIN_LOG = "train_log.jsonl"
 MISSING = "—"
 ARROWS = {True: "↑", False: "↓"}
@@ -298,7 +299,6 @@ def _rows(suite: str, folders: list[RunFolder], benchmark: str | Path | None) ->
 
 
 def _finite(value: object) -> bool:
-    import math
     return (isinstance(value, (int, float)) and not isinstance(value, bool)
             and math.isfinite(value))
 
@@ -576,7 +576,9 @@ def _mark_floor_copies(rows: list[RowInfo], records: dict[str, list[dict]],
                        notes: list[str]) -> list[RowInfo]:
     """Flag rows whose test predictions equal a floor row's in every seed ("= constant
     floor"): a trained row that only learned to write the floor's output."""
-    floors = [r for r in rows if r.run_dirs and not r.trained and r.model in FLOOR_MODELS]
+    # a floor: a complete measured row without training (fitted, like constant / nn_retrieval)
+    floors = [r for r in rows if r.run_dirs and not r.trained and r.kind == "measured"
+              and not r.source.startswith("imported")]
     if not floors:
         return rows
     floor_preds = {f.name: _predictions(f.run_dirs[0], records[f.name][0]) for f in floors}
@@ -599,7 +601,6 @@ def _mark_floor_copies(rows: list[RowInfo], records: dict[str, list[dict]],
 
 def _predictions(run_dir: str, record: dict) -> dict[str, str] | None:
     """id -> prediction of a run's predictions.jsonl (None when it has none)."""
-    import json
     folder = Path(record.get("_run_dir") or run_dir)
     path = folder / "predictions.jsonl"
     if not path.is_file():

@@ -8,7 +8,6 @@ image problems are collected over the whole file and reported with their count a
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal

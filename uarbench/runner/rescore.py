@@ -66,7 +66,7 @@ def rescored(run_dir: str | Path, record: dict, convention: str) -> tuple[Path, 
     ev = evaluate(job=job, convention=convention, out_dir=None, bootstrap=0, **scoring)
     ev.inputs["run_predictions_sha256"] = sha
     ev.write(out)
-    return out, json.loads(cached.read_text(encoding="utf-8"))["metrics"]
+    return out, {name: result.to_dict() for name, result in ev.metrics.items()}
 
 
 def _scoring_options(spec: dict) -> dict:

@@ -120,12 +120,10 @@ def _train_model(model_cls, model, dataset, model_cfg, train_cfg, out_dir, cache
     image_input = ((lambda x: {"image_tokens": image_tok.encode(x)}) if image_tok is not None
                    else (lambda x: {"images": x}))
     trainer = Trainer(net, train_cfg, words, image_input, out_dir, progress=progress, dist=dist)
-    timings = {"prepare_s": time.perf_counter() - t0}
     best = trainer.fit(train, val, model_cfg.crop_size)
     if not dist.is_main:  # rank 0 decodes, scores and writes; the others return its summary
         barrier(dist)
         return json.loads((out_dir / SUMMARY).read_text())
-    timings["train_s"] = time.perf_counter() - t0 - timings["prepare_s"]
     save_checkpoint(out_dir / "checkpoints" / "model.pt",
                     {**net.to_checkpoint(), "model_name": model, "word_tokenizer": words.to_dict(),
                      "image_tokenizer": image_tok_hash, "selected": best})
@@ -134,13 +132,11 @@ def _train_model(model_cls, model, dataset, model_cfg, train_cfg, out_dir, cache
         # the test split is decoded exactly once, here, with the selected checkpoint
         metrics[split] = _decode_and_score(trainer, data, dataset, split, where, train_cfg,
                                            scoring or {})
-    timings["score_s"] = time.perf_counter() - t0 - timings["prepare_s"] - timings["train_s"]
     with phase("image_use_probe"):
         image_use = trainer.image_use(val)
     summary = {"selected": best, "metrics": metrics, "image_use_val": image_use,
                "image_tokenizer": image_tok_hash, "wall_s": round(time.perf_counter() - t0, 1),
-               "timings_s": {k: round(v, 1) for k, v in timings.items()},
-               "phases_s": times.rounded(),
+               "phases_s": times.rounded(),   # where the time went (uarbench.timing)
                "device": str(device), "world_size": dist.world, "provenance": provenance()}
     atomic_write_json(out_dir / SUMMARY, summary)
     barrier(dist)
