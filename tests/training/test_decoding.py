@@ -354,9 +354,11 @@ class _CheckedCache:
     def decode_step(self, memory, memory_mask, prefix_ids):
         return self.model.decode_step(memory, memory_mask, prefix_ids)
 
-    def start_decoding(self, memory, memory_mask):
-        cache = self.model.start_decoding(memory, memory_mask)
-        self.memory, select = memory, cache.select
+    def start_decoding(self, memory, memory_mask, group=1):
+        cache = self.model.start_decoding(memory, memory_mask, group=group)
+        assert cache.group == group
+        # the cache holds one memory row per input, the check one per hypothesis
+        self.memory, select = memory.repeat_interleave(group, dim=0), cache.select
 
         def tracked(index):
             select(index)
@@ -387,3 +389,20 @@ def test_beam_search_keeps_each_hypothesis_cache_with_its_prefix(uar):
         finally:
             model.lsu.text.words.weight.copy_(words)
     assert checked.steps > 1 and len(out) == tokens.shape[0]
+
+
+def test_a_grouped_cache_shares_memory_and_refuses_to_split_a_group(uar):
+    """With beams sharing one memory row, reordering within an input leaves the memory alone,
+    dropping an input drops its row, and a select() that splits a group is refused."""
+    model, tokens = uar
+    with torch.no_grad():
+        memory = model.encode(tokens)
+        cache = model.start_decoding(memory, None, group=3)
+        mem_k = cache.layers[0]["mem_k"]
+        assert mem_k.shape[0] == tokens.shape[0] and cache.layers[0]["k"].shape[0] == 3 * tokens.shape[0]
+        cache.select(torch.tensor([2, 0, 1, 3, 3, 5] + list(range(6, 3 * tokens.shape[0]))))
+        assert cache.layers[0]["mem_k"] is mem_k
+        cache.select(torch.arange(3, 3 * tokens.shape[0]))  # input 0 is done
+        assert torch.equal(cache.layers[0]["mem_k"], mem_k[1:])
+        with pytest.raises(ValueError, match="blocks of 3"):
+            cache.select(torch.tensor([0, 1, 3] + list(range(3, cache.layers[0]["k"].shape[0]))))

@@ -139,10 +139,14 @@ class _Stepper:
     """One search's calls into the model: incremental where the model offers it."""
 
     def __init__(self, model: Decodable, memory: Tensor, memory_mask: Tensor | None,
-                 incremental: bool) -> None:
+                 incremental: bool, group: int = 1) -> None:
+        """``memory`` has one row per input; ``group`` hypotheses (beams) decode each input."""
         self.model = model
         use = incremental and hasattr(model, "start_decoding") and hasattr(model, "decode_next")
-        self.cache = model.start_decoding(memory, memory_mask) if use else None
+        self.cache = None
+        if use:
+            self.cache = (model.start_decoding(memory, memory_mask) if group == 1 else
+                          model.start_decoding(memory, memory_mask, group=group))
 
     def logp(self, memory: Tensor, memory_mask: Tensor | None, seqs: Tensor) -> Tensor:
         if self.cache is None:
@@ -219,12 +223,16 @@ def beam_search(model: Decodable, memory: Tensor, memory_mask: Tensor | None = N
 
     best = torch.full((B,), neg_inf, device=device)  # best finished (length-penalised) score
     rows = torch.arange(B, device=device)  # original row of each row still searching
-    mem = memory.repeat_interleave(K, dim=0)  # (R*K, L, d), hypothesis h = row * K + beam
-    mmask = None if memory_mask is None else memory_mask.repeat_interleave(K, dim=0)
     seqs = torch.full((B * K, 1), bos_id, dtype=torch.long, device=device)
     scores = torch.full((B, K), neg_inf, device=device)  # raw sums; -inf = empty slot
     scores[:, 0] = 0.0  # step 1 expands only the first (all beams are [bos])
-    steps = _Stepper(model, mem, mmask, incremental)
+    # hypothesis h = row * K + beam; an incremental cache keeps one memory row per input, the
+    # full-recompute path needs the memory once per hypothesis
+    steps = _Stepper(model, memory, memory_mask, incremental, group=K)
+    mem = mmask = None
+    if steps.cache is None:
+        mem = memory.repeat_interleave(K, dim=0)  # (R*K, L, d)
+        mmask = None if memory_mask is None else memory_mask.repeat_interleave(K, dim=0)
 
     for n in range(1, max_len + 1):  # n = tokens after bos once this step is taken
         R = rows.numel()
@@ -276,7 +284,8 @@ def beam_search(model: Decodable, memory: Tensor, memory_mask: Tensor | None = N
             keep = ~done
             rows, scores = rows[keep], scores[keep]
             hyp_keep = keep.repeat_interleave(K)
-            seqs, mem = seqs[hyp_keep], mem[hyp_keep]
+            seqs = seqs[hyp_keep]
+            mem = None if mem is None else mem[hyp_keep]
             mmask = None if mmask is None else mmask[hyp_keep]
             steps.select(hyp_keep.nonzero().flatten())
             if rows.numel() == 0:

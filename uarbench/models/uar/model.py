@@ -152,9 +152,11 @@ class UARModel(ConfigCheckpoint, nn.Module):
         return F.log_softmax(self.head(h[:, -1]), dim=-1)  # (B, vocab)
 
     # --- incremental decoding (what decode() uses; equal to decode_step up to float rounding) ---
-    def start_decoding(self, memory: Tensor, memory_mask: Tensor | None) -> DecoderCache:
-        """A cache of the memory's cross-attention K, V for :meth:`decode_next`."""
-        return self.decoder.start_cache(memory, memory_mask)
+    def start_decoding(self, memory: Tensor, memory_mask: Tensor | None,
+                       group: int = 1) -> DecoderCache:
+        """A cache of the memory's cross-attention K, V for :meth:`decode_next`, with ``group``
+        prefixes (beams) per memory row."""
+        return self.decoder.start_cache(memory, memory_mask, group)
 
     def decode_next(self, cache: DecoderCache, prefix_ids: Tensor) -> Tensor:
         """As :meth:`decode_step`, feeding only the newest token prefix_ids[:, -1] (its earlier
