@@ -137,6 +137,13 @@ def cmd_import(a: argparse.Namespace) -> int:
     return 0
 
 
+def _shared_stage1_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-shared-stage1", dest="shared_stage1", action="store_false",
+                   help="train every run's stage 1 itself instead of taking it from an earlier "
+                        "run with the same stage 1 (e.g. UAR's from ablation row (e)); the "
+                        "results are byte-identical either way, only slower")
+
+
 def _convention_arg(p: argparse.ArgumentParser, what: str) -> None:
     from uarbench.conventions import CONVENTIONS, make_convention
     lines = "; ".join(f"{n}: {make_convention(n, cleaning=None).summary}"
@@ -182,7 +189,7 @@ def cmd_train(a: argparse.Namespace) -> int:
                                      if v is not None})
     ds = load_dataset(a.dataset, a.data_root)
     summary = train_model(model=a.model, dataset=ds, model_cfg=model_cfg, train_cfg=train_cfg,
-                          out_dir=a.out)
+                          out_dir=a.out, share_stage1=a.shared_stage1)
     if int(os.environ.get("RANK", "0")) != 0:  # a torchrun worker: rank 0 reports
         return 0
     test = summary["metrics"]["test"]
@@ -231,7 +238,7 @@ def cmd_run(a: argparse.Namespace) -> int:
                        seeds=a.seeds, device=a.device, out=a.out, overwrite=a.overwrite,
                        dry_run=a.dry_run, executor=a.executor, jobs=a.jobs,
                        ray_address=a.ray_address, benchmark=a.benchmark, scoring=scoring,
-                       if_busy=a.if_busy)
+                       if_busy=a.if_busy, share_stage1=a.shared_stage1)
     if a.dry_run:
         rows = [(s.name, s.model, s.dataset, s.preset, report.statuses[s.name]) for s in report.specs]
         print(tabulate(rows, headers=("run", "model", "dataset", "preset", "state")))
@@ -403,6 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="training config override, e.g. --train-set epochs_stage1=3")
     tr.add_argument("--device", choices=("cpu", "cuda", "auto"))
     tr.add_argument("--seed", type=int)
+    _shared_stage1_arg(tr)
     tr.set_defaults(func=cmd_train, dataset="synth-cxr")
 
     run = sub.add_parser("run", help="run a suite of benchmark.toml (train, predict, score)")
@@ -423,6 +431,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "folder: skip it, wait for it, or fail naming that process's pid "
                           "(default: %(default)s)")
     run.add_argument("--benchmark", type=Path, help="benchmark file (default: ./benchmark.toml)")
+    _shared_stage1_arg(run)
     _convention_arg(run, "of every run's test scores (part of the run's identity)")
     _labeler_args(run, allow_none=True)
     _radgraph_args(run)

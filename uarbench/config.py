@@ -50,14 +50,25 @@ def load_benchmark(path: str | Path | None = None) -> BenchmarkFile:
         raise UarbenchError("benchmark.toml not found.", file=found,
                             fix="run from the uarbench checkout or pass its path.")
     try:
-        data = tomllib.loads(found.read_text(encoding="utf-8"))
+        # a UTF-8 BOM (some Windows editors write one) is not part of the TOML
+        data = tomllib.loads(found.read_text(encoding="utf-8-sig"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise UarbenchError(f"not valid TOML: {e}.", file=found, fix="repair the file.") from None
+    except RecursionError:
+        raise UarbenchError("not valid TOML: arrays or tables nested too deeply to read.",
+                            file=found, fix="repair the file.") from None
+    except OSError as e:
+        raise UarbenchError(f"cannot read the file ({e.strerror or e}).", file=found,
+                            fix="check its permissions.") from None
     problems: list[str] = []
     known_tables = ("benchmark", "metrics", "datasets", "runner", "suites")
     for key in data:
         if key not in known_tables:
             problems.append(f"[{key}]: unknown top-level key (known: {', '.join(known_tables)})")
+        elif not isinstance(data[key], dict):
+            problems.append(f"{key} must be a table ([{key}]), not {data[key]!r}"[:200])
+    # the tables only: a `metrics = "x"` is reported above and read as an empty table
+    data = {k: v for k, v in data.items() if isinstance(v, dict)}
 
     def get(table: str, key: str, typ: type, default=None):
         value = data.get(table, {}).get(key, default)
@@ -84,9 +95,16 @@ def load_benchmark(path: str | Path | None = None) -> BenchmarkFile:
     from dataclasses import fields
     from uarbench.data.synth import SynthConfig
     known = {f.name for f in fields(SynthConfig)}
+    if not isinstance(synth, dict):
+        problems.append(f"datasets.synth-cxr must be a table, not {synth!r}"[:200])
+        synth = {}
     for key in synth:
         if key not in known:
             problems.append(f"datasets.synth-cxr.{key}: unknown field (known: {', '.join(sorted(known))})")
+    try:          # the values too: `validate` finds a bad build before a run generates it
+        SynthConfig(**{k: v for k, v in synth.items() if k in known})
+    except UarbenchError as e:
+        problems.append(f"datasets.synth-cxr: {e.problem.rstrip('.')}")
     runner = data.get("runner", {})
     for key in sorted(set(runner) - {"preset", "seeds", "jobs"}):
         problems.append(f"runner.{key}: unknown key (known: jobs, preset, seeds)")

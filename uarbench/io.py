@@ -10,6 +10,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
+from uarbench import faults
+
 
 def default_cache_dir() -> Path:
     """Where generated data and fitted tokenizers are cached: $UARBENCH_CACHE or ~/.cache/uarbench."""
@@ -20,7 +22,8 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+def atomic_write_bytes(path: str | Path, data: bytes, *, fault: str | None = None) -> Path:
+    """``fault``: a :mod:`uarbench.faults` point reached between the write and the rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -30,11 +33,21 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        if fault is not None:
+            faults.checkpoint(fault)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def remove_temp_files(*folders: str | Path) -> None:
+    """Delete what :func:`atomic_write_bytes` leaves in ``folders`` when a kill interrupts it
+    (``.NAME.XXXXXXXX.tmp``, possibly checkpoint-sized). Only while no write is in progress."""
+    for folder in folders:
+        for p in Path(folder).glob(".*.tmp"):
+            p.unlink(missing_ok=True)
 
 
 def parse_json(text: str, path: str | Path, *, fix: str) -> Any:
@@ -49,6 +62,15 @@ def parse_json(text: str, path: str | Path, *, fix: str) -> Any:
                             file=path, fix=fix) from None
     except RecursionError:
         raise UarbenchError("JSON nested too deeply to read.", file=path, fix=fix) from None
+
+
+def jsonl_lines(text: str) -> list[str]:
+    """The lines of a JSON-lines text: split on "\\n" only (a "\\r" before it is JSON
+    whitespace). Not ``str.splitlines``: it also splits on U+2028, U+2029 and U+0085, which
+    ``json.dumps(..., ensure_ascii=False)`` leaves unescaped inside strings, so a report holding
+    one would be cut in two."""
+    lines = text.split("\n")
+    return lines[:-1] if lines and lines[-1] == "" else lines
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:

@@ -24,7 +24,7 @@ class Registry(Generic[T]):
     def get(self, name: str) -> T:
         try:
             return self._items[name]
-        except KeyError:
+        except (KeyError, TypeError):        # TypeError: an unhashable name (a list)
             known = ", ".join(sorted(self._items)) or "(none)"
             raise UarbenchError(f"unknown {self.kind} {name!r}.",
                                 fix=f"use one of: {known}.") from None
@@ -33,7 +33,10 @@ class Registry(Generic[T]):
         return sorted(self._items)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._items
+        try:
+            return name in self._items
+        except TypeError:         # unhashable (a list or table from a config file): not a name
+            return False
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())

@@ -21,7 +21,7 @@ from typing import Sequence
 from uarbench.errors import UarbenchError
 from uarbench.io import parse_json
 from uarbench.provenance import file_sha256
-from uarbench.textfiles import is_csv, read_rows
+from uarbench.textfiles import id_problem, is_csv, read_rows, study_id
 
 # auto-detected column names, in order of preference
 ID_COLUMNS = ("id", "dicom_id", "images_id", "image_id", "study_id")
@@ -56,8 +56,8 @@ def split_order(annotation: str | Path, split: str) -> list[str]:
     """Study ids of ``split`` in ``annotation.json`` order (for id-less files)."""
     path = Path(annotation)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+        text = path.read_text(encoding="utf-8-sig")
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         raise UarbenchError("file not found.", file=path, fix="pass the dataset's "
                             "annotation.json to --order-from.") from None
     except UnicodeDecodeError as e:
@@ -71,11 +71,11 @@ def split_order(annotation: str | Path, split: str) -> list[str]:
                             fix="choose the split with --split.")
     ids = []
     for k, item in enumerate(items):
-        sid = item.get("id") if isinstance(item, dict) else None
-        if sid is None or not str(sid).strip():
+        sid = study_id(item.get("id")) if isinstance(item, dict) else None
+        if sid is None:
             raise UarbenchError("a study without an id.", file=path, record=f"{split}[{k}]",
                                 fix="use the annotation.json the predictions were made from.")
-        ids.append(str(sid))
+        ids.append(sid)
     return ids
 
 
@@ -213,14 +213,12 @@ class _ReportFile:
                     "with metric-summary rows).", file=self.path, record=where,
                     fix="remove the row, or pass --skip-empty-references to leave such rows "
                         "out (they are counted in metrics.json).")
-            if isinstance(sid, bool) or sid is None or not str(sid).strip():
-                raise UarbenchError(f"blank or missing id in column {id_col!r}.",
+            raw_id, sid = sid, study_id(sid)
+            if sid is None:
+                raise UarbenchError(id_problem(raw_id).rstrip(".") + f" in column {id_col!r}.",
                                     file=self.path, record=where,
                                     fix="give every row its study id (or --skip-empty-"
                                         "references for summary rows without a reference).")
-            if isinstance(sid, float) and sid.is_integer():
-                sid = int(sid)
-            sid = str(sid).strip()
             if value is None:
                 value = ""
             if not isinstance(value, str):

@@ -10,11 +10,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import sys
 from pathlib import Path
 
 from uarbench.errors import UarbenchError
-from uarbench.io import parse_json
+from uarbench.io import jsonl_lines, parse_json
 
 
 def read_texts(path: str | Path, field: str, *, aliases: tuple[str, ...] = ()) -> dict[str, str]:
@@ -28,11 +29,10 @@ def read_texts(path: str | Path, field: str, *, aliases: tuple[str, ...] = ()) -
             raise UarbenchError(f"missing field(s): needs 'id' and {' or '.join(map(repr, names))}.",
                                 file=path, record=where,
                                 fix=f"write one {{\"id\": ..., \"{field}\": ...}} per line.")
-        raw_id = row["id"]
-        if raw_id is None or isinstance(raw_id, bool) or not str(raw_id).strip():
-            raise UarbenchError("blank or missing id.", file=path, record=where,
+        sid = study_id(row["id"])
+        if sid is None:
+            raise UarbenchError(id_problem(row["id"]), file=path, record=where,
                                 fix="give every row its study id.")
-        sid = str(raw_id).strip()
         value = next(row[n] for n in names if n in row)
         if not isinstance(value, str):
             raise UarbenchError(f"{field!r} must be a string.", file=path, record=f"{sid} ({where})",
@@ -44,6 +44,31 @@ def read_texts(path: str | Path, field: str, *, aliases: tuple[str, ...] = ()) -
     if not out:
         raise UarbenchError("no records.", file=path, fix=f"write one row per study with id and {field}.")
     return out
+
+
+def study_id(raw: object) -> str | None:
+    """A row's id as text (``" CXR1 "`` -> "CXR1", 7 and 7.0 -> "7"), or None when the value is
+    not an id: null, blank, true / false, a list or an object, NaN or infinity (each would
+    otherwise become a study named "None", "True", "[1]" or "nan")."""
+    if raw is None or isinstance(raw, bool):
+        return None
+    if isinstance(raw, float):
+        if not math.isfinite(raw):
+            return None
+        if raw.is_integer():
+            raw = int(raw)
+    if not isinstance(raw, (str, int, float)):
+        return None
+    return str(raw).strip() or None
+
+
+def id_problem(raw: object) -> str:
+    """Why :func:`study_id` refused ``raw``, in words."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return "blank or missing id."
+    shown = json.dumps(raw, ensure_ascii=False)
+    return f"the id must be a string or a number, not {shown[:40]}" + \
+        ("..." if len(shown) > 40 else "") + "."
 
 
 def is_csv(path: str | Path) -> bool:
@@ -89,7 +114,7 @@ def _json_rows(text: str, path: Path) -> list[tuple[str, dict]]:
 
 
 def _jsonl_rows(text: str, path: Path):
-    for n, line in enumerate(text.splitlines(), 1):
+    for n, line in enumerate(jsonl_lines(text), 1):
         if not line.strip():
             continue
         try:

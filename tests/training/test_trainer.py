@@ -59,7 +59,9 @@ def test_two_stages_run_and_every_output_is_written(tiny_synth, tmp_path):
 
 
 def test_interrupted_run_resumes_to_the_same_result(tiny_synth, tmp_path, monkeypatch):
-    kw = dict(dataset=tiny_synth, model_cfg=MODEL, train_cfg=TRAIN, cache_dir=tmp_path / "cache")
+    # stage 1 trained in each run (not taken from the first): the interruption falls in it
+    kw = dict(dataset=tiny_synth, model_cfg=MODEL, train_cfg=TRAIN, cache_dir=tmp_path / "cache",
+              share_stage1=False)
     train_uar(out_dir=tmp_path / "full", **kw)
     calls = {"n": 0}
     original = Trainer.validate
@@ -157,3 +159,24 @@ def test_visual_token_table_and_cnn_get_their_own_learning_rates(tmp_path):
     assert sorted(g["lr"] for g in opt.param_groups) == [5e-5, 1e-4]
     with pytest.raises(UarbenchError, match="lr_image_tokens must be > 0"):
         TrainConfig(lr_image_tokens=0.0)
+
+
+def test_final_validation_reuses_the_selected_epochs_decoding(tiny_synth, tmp_path, monkeypatch):
+    """When model selection decodes as the final validation does, the selected epoch's
+    predictions are written instead of decoding again, and they are exactly a fresh decode's."""
+    train = TRAIN.replace(select_decode=TRAIN.decode)
+    kw = dict(dataset=tiny_synth, model_cfg=MODEL, train_cfg=train, share_stage1=False,
+              cache_dir=tmp_path / "cache")
+    reused = train_uar(out_dir=tmp_path / "reused", **kw)
+    assert "decode_val" not in reused["phases_s"]
+    fit = Trainer.fit
+
+    def fit_forgetting(self, *a, **k):
+        best = fit(self, *a, **k)
+        self.val_predictions = None
+        return best
+    monkeypatch.setattr(Trainer, "fit", fit_forgetting)
+    fresh = train_uar(out_dir=tmp_path / "fresh", **kw)
+    assert "decode_val" in fresh["phases_s"]
+    for rel in ("val/predictions.jsonl", "val/metrics.json", "predictions.jsonl"):
+        assert (tmp_path / "reused" / rel).read_bytes() == (tmp_path / "fresh" / rel).read_bytes()

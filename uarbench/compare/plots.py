@@ -69,7 +69,8 @@ def metric_bars(table: ComparisonTable, out_dir: str | Path) -> Path:
 def read_train_log(path: str | Path) -> tuple[list[dict], list[dict]]:
     """(per-step records, per-epoch validation records) of a train_log.jsonl."""
     steps, epochs = [], []
-    for i, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+    from uarbench.io import jsonl_lines
+    for i, line in enumerate(jsonl_lines(Path(path).read_text(encoding="utf-8")), 1):
         if not line.strip():
             continue
         try:

@@ -35,6 +35,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import pandas as pd
 
 from uarbench.compare.reported import REFERENCE_SETS, ReportedRow
@@ -234,7 +235,7 @@ def build_comparison(root: str | Path, suite: str | None = None, *,
     suite, folders = suite_runs(root, suite)
     notes: list[str] = []
     problems: list[str] = []        # what compare does not trust (warnings; --strict fails)
-    folders = _one_run_per_seed(folders, notes, problems)
+    folders = _one_run_per_seed(_well_formed(folders), notes, problems)
     if convention is not None:
         folders = _under_convention(folders, convention, notes)
     rows = _rows(suite, folders, benchmark)
@@ -301,6 +302,53 @@ def _rows(suite: str, folders: list[RunFolder], benchmark: str | Path | None) ->
 def _finite(value: object) -> bool:
     return (isinstance(value, (int, float)) and not isinstance(value, bool)
             and math.isfinite(value))
+
+
+# the optional parts of a run record compare reads, and the type each must have when present
+# (the writers never write null for a table; a null source or citation is "none")
+_OPTIONAL = {"provenance": dict, "config": dict, "source": (str, type(None)),
+             "citation": (str, type(None))}
+_OPTIONAL_NESTED = {("provenance", "git"): dict, ("provenance", "versions"): dict}
+_METRIC_FIELDS = {"signature": str, "higher_is_better": bool,
+                  "unavailable": (str, type(None))}
+
+
+def _damage(record: dict) -> str | None:
+    """Why a complete-looking record (read_complete checked its top-level types and hashes)
+    cannot be tabulated, or None. Values of metrics are checked per cell (non-finite: a note)."""
+    def kind(value: object) -> str:
+        return "null" if value is None else type(value).__name__
+
+    def name(typ) -> str:
+        return typ.__name__ if isinstance(typ, type) else typ[0].__name__
+    for key, typ in _OPTIONAL.items():
+        if key in record and not isinstance(record[key], typ):
+            return f"{key} is a {kind(record[key])}, not a {name(typ)}"
+    for (outer, key), typ in _OPTIONAL_NESTED.items():
+        if key in record.get(outer, {}) and not isinstance(record[outer][key], typ):
+            return f"{outer}.{key} is a {kind(record[outer][key])}, not a {name(typ)}"
+    for metric, entry in record["metrics"].items():
+        for key, typ in _METRIC_FIELDS.items():
+            if key in entry and not isinstance(entry[key], typ):
+                return f"metrics[{metric!r}].{key} is a {kind(entry[key])}, not a {name(typ)}"
+    return None
+
+
+def _well_formed(folders: list[RunFolder]) -> list[RunFolder]:
+    """Complete run folders whose record has a part of the wrong type (a signature that is a
+    list, a provenance that is a string) are set aside as damaged: their row shows "—" and a
+    note names the part, instead of a traceback or a number under a broken signature. Keys
+    that only compare itself sets (``_run_dir``) are dropped from what was read."""
+    out = []
+    for f in folders:
+        if not f.complete:
+            out.append(f)
+            continue
+        record = {k: v for k, v in f.record.items() if not k.startswith("_")}
+        why = _damage(record)
+        out.append(RunFolder(f.path, f.suite, f.run, f.row, f.seed, None if why else record,
+                             why=f"damaged run.json: {why}" if why else None))
+    return out
 
 
 def _one_run_per_seed(folders: list[RunFolder], notes: list[str],
@@ -606,7 +654,8 @@ def _predictions(run_dir: str, record: dict) -> dict[str, str] | None:
     if not path.is_file():
         return None
     try:
-        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
+        from uarbench.io import jsonl_lines
+        rows = [json.loads(line) for line in jsonl_lines(path.read_text(encoding="utf-8"))
                 if line.strip()]
         return {str(x["id"]): x.get("prediction") for x in rows}
     except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
@@ -649,6 +698,16 @@ def _per_report_frames(rows: list[RowInfo]) -> tuple[dict[str, pd.DataFrame],
                                     "version (it writes an id column).")
             frame["id"] = frame["id"].astype(str)
             frame = frame.set_index("id")
+            # every statistic is a finite number (counts, per-report scores): text or NaN in a
+            # column would fail inside the resampling, far from the file
+            bad = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])
+                   or not np.isfinite(frame[c].to_numpy(dtype=np.float64)).all()]
+            if bad:
+                more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
+                raise UarbenchError(f"not a readable per-report statistics file (column "
+                                    f"{bad[0]!r}{more}: values that are not finite numbers).",
+                                    file=path, fix="re-score the run (or re-run it), or pass "
+                                    "--no-significance.")
             if frame.index.has_duplicates:
                 raise UarbenchError("duplicate study ids.", file=path,
                                     fix="re-score the run: one row per test study.")

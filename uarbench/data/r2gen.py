@@ -8,6 +8,7 @@ image problems are collected over the whole file and reported with their count a
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -43,13 +44,17 @@ def read_annotation(path: Path, image_root: Path, *, views: int,
                     image_check: ImageCheck = "exists") -> Annotation:
     """Parse and validate an annotation file; raise UarbenchError on the first kind of problem."""
     path = Path(path)
-    if not path.is_file():
+    if not _is_file(path):
         raise UarbenchError("annotation file not found.", file=path,
                             fix="pass --data-root pointing at the folder holding annotation.json "
                                 "(R2Gen layout: <root>/annotation.json, <root>/images/).")
-    raw = path.read_bytes()
     try:
-        text = raw.decode("utf-8")
+        raw = path.read_bytes()
+    except OSError as e:
+        raise UarbenchError(f"cannot read the file ({e.strerror or e}).", file=path,
+                            fix="check its permissions.") from None
+    try:
+        text = raw.decode("utf-8-sig")        # a BOM (some Windows editors write one) is fine
     except UnicodeDecodeError as e:
         raise UarbenchError(f"not UTF-8 (byte {e.start}).", file=path,
                             fix="re-save the annotation as UTF-8.") from None
@@ -82,11 +87,17 @@ def _study(item: object, index: int, split: str, path: Path, image_root: Path,
         raise UarbenchError("a study must be an object.", file=path, record=where,
                             fix="use the R2Gen annotation format.")
     sid = item.get("id")
-    record = f"{sid} ({where})" if sid else where
+    record = f"{sid} ({where})" if isinstance(sid, (str, int)) and str(sid).strip() else where
     missing = [f for f in REQUIRED_FIELDS if f not in item]
     if missing:
         raise UarbenchError(f"missing field(s) {', '.join(missing)}.", file=path, record=record,
                             fix="every study needs id, report and image_path.")
+    # an id is a non-blank string (or an integer): null, blank, true or a list would become a
+    # study named "None", "", "True" or "['a']" that no predictions file can match
+    if isinstance(sid, bool) or not isinstance(sid, (str, int)) or not str(sid).strip():
+        raise UarbenchError(f"id must be a non-blank string or an integer, not {_shown(sid)}.",
+                            file=path, record=record,
+                            fix="give every study its id (e.g. \"CXR1_1_IM-0001\").")
     report, images = item["report"], item["image_path"]
     if not isinstance(report, str) or not report.strip():
         raise UarbenchError("empty report.", file=path, record=record,
@@ -96,6 +107,11 @@ def _study(item: object, index: int, split: str, path: Path, image_root: Path,
     if not isinstance(images, list) or len(images) < views:
         raise UarbenchError(f"image_path must list at least {views} image(s).", file=path,
                             record=record, fix="list the study's image files.")
+    if not all(isinstance(p, str) for p in images):
+        bad = next(p for p in images if not isinstance(p, str))
+        raise UarbenchError(f"image_path entries must be file paths (strings), not "
+                            f"{_shown(bad)}.", file=path, record=record,
+                            fix="list the study's image files relative to images/.")
     return Study(str(sid), report, tuple(Path(image_root) / p for p in images[:views]), split,
                  item.get("labels"))
 
@@ -126,15 +142,31 @@ def _check_images(splits: dict[str, tuple[Study, ...]], path: Path, image_root: 
                 "use the reports only.")
 
 
+def _shown(value: object) -> str:
+    """A JSON value as the user wrote it, shortened (null, true, [1], {"a": 1})."""
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _is_file(p: Path) -> bool:
+    """``p.is_file()`` that is False, not an OSError, for a name too long or a path the OS
+    refuses (pathlib raises on ENAMETOOLONG, EACCES)."""
+    try:
+        return p.is_file()
+    except OSError:
+        return False
+
+
 def _image_ok(p: Path, open_file: bool) -> bool:
-    if not p.is_file():
+    if not _is_file(p):
         return False
     if not open_file:
         return True
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
     try:
         with Image.open(p) as im:
             im.load()          # a full decode: a cut-short or mislabelled file fails here
         return True
-    except (OSError, UnidentifiedImageError, SyntaxError):
+    except Exception:  # noqa: BLE001 - PIL's decoders raise OSError, ValueError, SyntaxError,
+        # struct.error, EOFError, DecompressionBombError ... on damaged bytes: all "unreadable"
         return False

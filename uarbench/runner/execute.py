@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from uarbench.errors import UarbenchError
-from uarbench.io import atomic_write_jsonl, atomic_write_text
+from uarbench.io import atomic_write_jsonl, atomic_write_text, remove_temp_files
 from uarbench.runner.lock import RunBusy, run_lock
 from uarbench.runner.record import RUN_JSON, read_complete, spec_dict, write_run_record
 from uarbench.runner.suite import RunSpec, apply_mapping, thaw
@@ -74,7 +74,7 @@ def resolved_configs(spec: RunSpec):
 
 def execute_run(spec: RunSpec, out_root: str | Path, *, overwrite: bool = False,
                 position: int | None = None, cache_dir: str | None = None,
-                if_busy: str = "skip") -> RunOutcome:
+                if_busy: str = "skip", share_stage1: bool = True) -> RunOutcome:
     """Run ``spec`` unless it is already complete; never raises for a failing run.
 
     The run folder is locked for the run's lifetime (:mod:`uarbench.runner.lock`); when another
@@ -84,7 +84,8 @@ def execute_run(spec: RunSpec, out_root: str | Path, *, overwrite: bool = False,
     run_dir = run_dir_of(spec, out_root)
     try:
         with run_lock(run_dir, wait=if_busy == "wait"):
-            return _execute_locked(spec, run_dir, out_root, overwrite, position, cache_dir)
+            return _execute_locked(spec, run_dir, out_root, overwrite, position, cache_dir,
+                                   share_stage1)
     except RunBusy as e:
         if if_busy == "fail":
             return RunOutcome(spec.name, "failed", str(run_dir),
@@ -93,7 +94,8 @@ def execute_run(spec: RunSpec, out_root: str | Path, *, overwrite: bool = False,
 
 
 def _execute_locked(spec: RunSpec, run_dir: Path, out_root: str | Path, overwrite: bool,
-                    position: int | None, cache_dir: str | None) -> RunOutcome:
+                    position: int | None, cache_dir: str | None,
+                    share_stage1: bool = True) -> RunOutcome:
     t0 = time.perf_counter()
     try:
         state = status_of(spec, out_root)
@@ -107,7 +109,8 @@ def _execute_locked(spec: RunSpec, run_dir: Path, out_root: str | Path, overwrit
             shutil.rmtree(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / ERROR_LOG).unlink(missing_ok=True)
-        _execute(spec, run_dir, position, cache_dir, t0)
+        remove_temp_files(run_dir)   # a killed earlier attempt's interrupted writes (we hold the lock)
+        _execute(spec, run_dir, position, cache_dir, t0, share_stage1)
         return RunOutcome(spec.name, "done", str(run_dir), wall_s=time.perf_counter() - t0)
     except KeyboardInterrupt:
         raise
@@ -121,14 +124,14 @@ def _execute_locked(spec: RunSpec, run_dir: Path, out_root: str | Path, overwrit
 
 
 def _execute(spec: RunSpec, run_dir: Path, position: int | None, cache_dir: str | None,
-             t0: float) -> None:
+             t0: float, share_stage1: bool = True) -> None:
     from uarbench.training.run import trainable
     with collect() as times:
         with phase("data"):
             dataset = load_run_dataset(spec)
         if trainable(spec.model):
             files, config, image_tok, device, metrics = _train(spec, dataset, run_dir, position,
-                                                               cache_dir)
+                                                               cache_dir, share_stage1)
         else:
             files, config, image_tok, device, metrics = _floor(spec, dataset, run_dir)
     write_run_record(run_dir, spec, dataset=dataset, config=config, metrics=metrics,
@@ -136,7 +139,7 @@ def _execute(spec: RunSpec, run_dir: Path, position: int | None, cache_dir: str 
                      wall_s=time.perf_counter() - t0, extra={"phases_s": times.rounded()})
 
 
-def _train(spec, dataset, run_dir, position, cache_dir):
+def _train(spec, dataset, run_dir, position, cache_dir, share_stage1=True):
     from uarbench.training.run import train_model
     model_cfg, train_cfg = resolved_configs(spec)
     progress = {"desc": spec.name[:24], "leave": False}
@@ -144,7 +147,8 @@ def _train(spec, dataset, run_dir, position, cache_dir):
         progress["position"] = position
     summary = train_model(model=spec.model, dataset=dataset, model_cfg=model_cfg,
                           train_cfg=train_cfg, out_dir=run_dir, cache_dir=cache_dir,
-                          progress=progress, scoring=thaw(spec.scoring))
+                          progress=progress, scoring=thaw(spec.scoring),
+                          share_stage1=share_stage1)
     for rel in RESUME_ONLY:
         (run_dir / rel).unlink(missing_ok=True)
     files = _run_files(run_dir)

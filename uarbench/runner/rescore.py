@@ -51,13 +51,12 @@ def rescored(run_dir: str | Path, record: dict, convention: str) -> tuple[Path, 
         except (json.JSONDecodeError, UnicodeDecodeError, KeyError, AttributeError):
             pass                       # damaged: score again
     from uarbench.evaluate import evaluate, scoring_job
-    rows = [json.loads(line) for line in preds_path.read_text(encoding="utf-8").splitlines()
-            if line.strip()]
-    preds = {str(r["id"]): r["prediction"] for r in rows}
+    from uarbench.textfiles import read_texts
+    preds = read_texts(preds_path, "prediction")   # one clear error for a damaged file
     spec = record.get("spec", {})
     scoring = _scoring_options(spec)
     if record.get("source") == "imported" and spec.get("reference_source") == "file":
-        refs = {str(r["id"]): r["reference"] for r in rows}   # its own released references
+        refs = read_texts(preds_path, "reference")   # its own released references
         job = scoring_job(predictions=preds, references=refs)
     else:
         job = scoring_job(predictions=preds, dataset=_dataset(record, run_dir),

@@ -10,9 +10,7 @@ and :attr:`SuiteReport.ok` is False.
 from __future__ import annotations
 
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -22,6 +20,7 @@ from uarbench.errors import UarbenchError
 from uarbench.io import atomic_write_json
 from uarbench.runner.execute import RunOutcome, execute_run, load_run_dataset, resolved_configs, status_of
 from uarbench.runner.lock import IF_BUSY
+from uarbench.runner.schedule import Task, plan_tasks, run_tasks
 from uarbench.runner.suite import RunSpec, expand_suite, load_suites
 from uarbench.timing import collect, phase
 
@@ -64,13 +63,15 @@ def run_suite(suite: str, *, dataset: str | None = None, data_root: str | None =
               out: str | Path = "results", overwrite: bool = False, dry_run: bool = False,
               executor: str = "local", jobs: int | None = None, ray_address: str | None = None,
               cache_dir: str | None = None, benchmark: str | Path | None = None,
-              scoring: dict | None = None, if_busy: str = "skip") -> SuiteReport:
+              scoring: dict | None = None, if_busy: str = "skip",
+              share_stage1: bool = True) -> SuiteReport:
     """Run every incomplete run of ``suite`` (see the module docstring); never raises for a
     failing run: check :attr:`SuiteReport.failures`. ``scoring``: how test splits are scored
     beyond NLG (:func:`uarbench.evaluate.evaluate` arguments ``labeler``, ``labeler_kwargs``,
     ``radgraph_model``, ``radgraph_model_type``); part of each run's identity. ``if_busy``: what
     to do with a run another process is writing (:mod:`uarbench.runner.lock`): skip, wait,
-    fail."""
+    fail. ``share_stage1``: runs with the same stage 1 train it once
+    (:mod:`uarbench.training.shared_stage1`; the results are the same either way)."""
     if executor not in EXECUTORS:
         raise UarbenchError(f"unknown executor {executor!r}.", fix=f"use one of {EXECUTORS}.")
     if if_busy not in IF_BUSY:
@@ -86,18 +87,25 @@ def run_suite(suite: str, *, dataset: str | None = None, data_root: str | None =
     report.outcomes = [RunOutcome(s.name, "skipped", str(out / s.suite / s.name))
                        for s in specs if s not in todo]
     local_jobs = _local_jobs(jobs, benchmark, len(todo)) if executor == "local" else 1
+    tokenizer_of: dict[str, Path] = {}
     if todo:
         with collect() as times:
-            _prepare(todo, cache_dir, local_jobs)
+            tokenizer_of = _prepare(todo, cache_dir)
+            if executor == "ray":  # Ray tasks find their tokenizers fitted
+                with phase("tokenizer"):
+                    for path in {p: None for p in tokenizer_of.values()}:
+                        _fit_tokenizer(next(s for s in todo if tokenizer_of.get(s.name) == path),
+                                       cache_dir)
         # where the shared preparation's time went (benchmarks/bench_suite.py reads it)
         atomic_write_json(out / suite / PREPARE_FILE, {"phases_s": times.rounded(),
                                                        "runs": [s.name for s in todo]})
     if executor == "ray":
-        report.outcomes += _run_ray(todo, out, overwrite, ray_address, cache_dir, if_busy)
+        report.outcomes += _run_ray(todo, out, overwrite, ray_address, cache_dir, if_busy,
+                                    share_stage1)
     else:
-        # longest first: the suite ends with short runs, not one long run on an idle machine
-        todo = sorted(todo, key=expected_cost, reverse=True)
-        report.outcomes += _run_local(todo, out, overwrite, local_jobs, cache_dir, if_busy)
+        tasks = plan_tasks(todo, tokenizer_of, share_stage1)
+        report.outcomes += _run_local(tasks, local_jobs, _Options(
+            str(out), overwrite, cache_dir, if_busy, share_stage1))
     order = {s.name: i for i, s in enumerate(specs)}
     report.outcomes.sort(key=lambda o: order[o.run])
     return report
@@ -108,16 +116,15 @@ def _local_jobs(jobs: int | None, benchmark, n_runs: int) -> int:
     return min(n, max(n_runs, 1))
 
 
-def _prepare(specs: list[RunSpec], cache_dir: str | None, jobs: int = 1) -> None:
-    """Build what runs share once, before they start in parallel: the dataset (synth-cxr is
-    generated and cached) and each distinct frozen LSU tokenizer (fitted and cached; one per
-    seed and tokenizer config). Several tokenizers are fitted ``jobs`` at a time, each in its
-    own process on the fit's fixed thread count, so the bytes are those of a serial fit."""
+def _prepare(specs: list[RunSpec], cache_dir: str | None) -> dict[str, Path]:
+    """Build each distinct dataset once (synth-cxr is generated and cached) and find the frozen
+    LSU tokenizers not fitted yet -> run name -> tokenizer cache path (one per seed and
+    tokenizer config; fitted by :func:`_fit_tokenizer`)."""
     from uarbench.models import MODELS
     from uarbench.training.image_tokens import tokenizer_path
     from uarbench.training.run import trainable
     datasets = {}
-    fits: dict[Path, RunSpec] = {}
+    tokenizer_of: dict[str, Path] = {}
     for spec in specs:
         key = (spec.dataset, spec.data_root, spec.synth)
         if key not in datasets:
@@ -129,66 +136,46 @@ def _prepare(specs: list[RunSpec], cache_dir: str | None, jobs: int = 1) -> None
                 path = tokenizer_path(model_cfg, datasets[key].content_hash, train_cfg.seed,
                                       cache_dir)
                 if path is not None and not path.is_file():
-                    fits.setdefault(path, spec)
-    if not fits:
-        return
-    with phase("tokenizer"):
-        if jobs <= 1 or len(fits) == 1:
-            for spec in fits.values():
-                _fit_tokenizer(spec, cache_dir)
-            return
-        with ProcessPoolExecutor(max_workers=min(jobs, len(fits)),
-                                 mp_context=get_context("spawn")) as pool:
-            for fut in as_completed([pool.submit(_fit_tokenizer, s, cache_dir)
-                                     for s in fits.values()]):
-                fut.result()
+                    tokenizer_of[spec.name] = path
+    return tokenizer_of
 
 
 def _fit_tokenizer(spec: RunSpec, cache_dir: str | None) -> None:
-    """Fit (and cache) the LSU tokenizer of ``spec``'s run."""
+    """Fit (and cache) the LSU tokenizer of ``spec``'s run (on the fit's fixed thread count,
+    so the bytes are those of any other fit of it)."""
     from uarbench.training.run import image_tokenizer_for
     model_cfg, train_cfg = resolved_configs(spec)
     image_tokenizer_for(load_run_dataset(spec), model_cfg, train_cfg.seed, cache_dir)
 
 
-def expected_cost(spec: RunSpec) -> float:
-    """A rough relative cost of a run, for starting the longest first (so that the last run to
-    finish is a short one): a floor 1; a trained run its epochs, more with image tokens, CRA
-    integration, TIR and a second stage. Measured on cpu-small ablations (2 cores): Base 37 s,
-    LSU+CRA 81 s, two-stage UAR 103 s, floors 17-20 s."""
-    from uarbench.training.run import trainable
-    if not trainable(spec.model):
-        return 1.0
-    model_cfg, train_cfg = resolved_configs(spec)
-    get = lambda name: bool(getattr(model_cfg, name, False))  # noqa: E731
-    per_epoch = (1.0 + 0.6 * get("lsu") + 0.3 * get("cra_integration") + 0.2 * get("tir"))
-    epochs = train_cfg.epochs_stage1 + (train_cfg.epochs_stage2 if get("two_stage") else 0)
-    return 1.0 + per_epoch * epochs
+@dataclass(frozen=True)
+class _Options:
+    """How every run of one ``run_suite`` call executes (picklable: workers receive it)."""
+    out: str
+    overwrite: bool
+    cache_dir: str | None
+    if_busy: str
+    share_stage1: bool
+
+    def do(self, task: Task, slot: int) -> RunOutcome | None:
+        if task.kind == "fit":
+            _fit_tokenizer(task.spec, self.cache_dir)
+            return None
+        return execute_run(task.spec, self.out, overwrite=self.overwrite, position=1 + slot,
+                           cache_dir=self.cache_dir, if_busy=self.if_busy,
+                           share_stage1=self.share_stage1)
 
 
-def _run_local(specs, out, overwrite, jobs, cache_dir, if_busy="skip") -> list[RunOutcome]:
-    outcomes: list[RunOutcome] = []
-    bar = tqdm(total=len(specs), desc="suite", unit="run", position=0, disable=None)
-    if jobs <= 1:
-        for spec in specs:
-            outcomes.append(execute_run(spec, out, overwrite=overwrite, position=1,
-                                        if_busy=if_busy,
-                                        cache_dir=cache_dir))
-            bar.update(1)
-    else:
-        # spawn, not fork: torch and a JVM (METEOR) must not be forked mid-flight
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-            futures = [pool.submit(execute_run, s, out, overwrite=overwrite, if_busy=if_busy,
-                                   position=1 + i % jobs, cache_dir=cache_dir)
-                       for i, s in enumerate(specs)]
-            for fut in as_completed(futures):
-                outcomes.append(fut.result())
-                bar.update(1)
+def _run_local(tasks: list[Task], jobs: int, opts: _Options) -> list[RunOutcome]:
+    bar = tqdm(total=sum(t.kind == "run" for t in tasks), desc="suite", unit="run",
+               position=0, disable=None)
+    outcomes = run_tasks(tasks, jobs, opts.do, opts.out, on_run_done=lambda o: bar.update(1))
     bar.close()
     return outcomes
 
 
-def _run_ray(specs, out, overwrite, address, cache_dir, if_busy="skip") -> list[RunOutcome]:
+def _run_ray(specs, out, overwrite, address, cache_dir, if_busy="skip",
+             share_stage1=True) -> list[RunOutcome]:
     try:
         import ray
     except ImportError:
@@ -202,7 +189,8 @@ def _run_ray(specs, out, overwrite, address, cache_dir, if_busy="skip") -> list[
         gpus = ray.cluster_resources().get("GPU", 0)
         task = ray.remote(num_cpus=1, num_gpus=1 if gpus else 0, max_retries=0)(execute_run)
         pending = [task.remote(s, str(Path(out).resolve()), overwrite=overwrite,
-                               cache_dir=cache_dir, if_busy=if_busy) for s in specs]
+                               cache_dir=cache_dir, if_busy=if_busy,
+                               share_stage1=share_stage1) for s in specs]
         outcomes = []
         bar = tqdm(total=len(specs), desc="suite (ray)", unit="run", disable=None)
         while pending:

@@ -133,8 +133,14 @@ def load_suites(bench: BenchmarkFile | None = None) -> dict[str, Suite]:
                 problems.append(f"{rkey}.model: unknown model {model!r} "
                                 f"(known: {', '.join(MODELS.names())})")
                 continue
-            row = Row(name, model, dict(r.get("set", {})), dict(r.get("train", {})),
-                      dict(r.get("params", {})), str(r.get("description", "")))
+            sub = {}
+            for t in ("set", "train", "params"):
+                sub[t] = r.get(t, {})
+                if not isinstance(sub[t], dict):
+                    problems.append(f"{rkey}.{t} must be a table, got {type(sub[t]).__name__}")
+                    sub[t] = {}
+            row = Row(name, model, sub["set"], sub["train"], sub["params"],
+                      str(r.get("description", "")))
             problems += _check_row(rkey, row, tables, MODELS.get(model))
             rows.append(row)
         suites[sname] = Suite(sname, str(body.get("description", "")), tuple(rows), dataset,

@@ -56,11 +56,25 @@ def seed_variance(runs: Mapping[object, Mapping[str, float | None]]) -> dict[str
             out[m] = SeedSummary(m, None, None, seeds, missing)
             continue
         xs = [float(v) for v in values]  # type: ignore[arg-type]
-        mean = math.fsum(xs) / len(xs)
-        sd = (math.sqrt(math.fsum((x - mean) ** 2 for x in xs) / (len(xs) - 1))
-              if len(xs) > 1 else None)
-        out[m] = SeedSummary(m, mean, sd, seeds)
+        out[m] = SeedSummary(m, *_mean_sd(xs), seeds)
     return out
+
+
+def _mean_sd(xs: list[float]) -> tuple[float, float | None]:
+    """Mean and sample sd (None for one value). Values near the float limit (a damaged record
+    holding 1e308) are scaled down first instead of raising OverflowError."""
+    n = len(xs)
+    try:
+        mean = math.fsum(xs) / n
+        return mean, (math.sqrt(math.fsum((x - mean) ** 2 for x in xs) / (n - 1))
+                      if n > 1 else None)
+    except OverflowError:
+        pass
+    scale = max(abs(x) for x in xs)
+    ys = [x / scale for x in xs]
+    mean = math.fsum(ys) / n
+    sd = math.sqrt(math.fsum((y - mean) ** 2 for y in ys) / (n - 1)) * scale if n > 1 else None
+    return mean * scale, sd
 
 
 SEED_TEST = "paired-t-over-seeds"

@@ -13,7 +13,7 @@ from uarbench.io import atomic_write_bytes
 def save_checkpoint(path: str | Path, payload: dict) -> Path:
     buf = io.BytesIO()
     torch.save(payload, buf)
-    return atomic_write_bytes(path, buf.getvalue())
+    return atomic_write_bytes(path, buf.getvalue(), fault=f"checkpoint_write:{Path(path).name}")
 
 
 def load_checkpoint(path: str | Path) -> dict:

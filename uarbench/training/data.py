@@ -29,7 +29,7 @@ def load_views(study: Study, size: int) -> np.ndarray:
         try:
             with Image.open(path) as im:
                 views.append(np.asarray(im.convert("L").resize((size, size), Image.BILINEAR)))
-        except OSError as e:
+        except Exception as e:  # OSError, PIL's DecompressionBombError, ValueError, ...
             raise UarbenchError(f"cannot read image: {e}.", file=path, record=study.id,
                                 fix="replace or remove this study's image (`uarbench data "
                                     "info` decodes every image and lists the studies).") \

@@ -25,7 +25,8 @@ import torch.nn.functional as F
 from uarbench.data.datasets import Dataset
 from uarbench.errors import UarbenchError
 from uarbench.evaluate import evaluate
-from uarbench.io import atomic_write_json, atomic_write_jsonl, default_cache_dir
+from uarbench.io import (atomic_write_json, atomic_write_jsonl, default_cache_dir,
+                         remove_temp_files)
 from uarbench.models import MODELS, load_models
 from uarbench.models.uar import UARConfig
 from uarbench.provenance import provenance
@@ -35,16 +36,18 @@ from uarbench.training.config import TrainConfig
 from uarbench.training.data import SplitTensors, split_tensors
 from uarbench.training.distributed import barrier, init_distributed, main_first
 from uarbench.training.image_tokens import prepare_image_tokenizer
+from uarbench.training.shared_stage1 import SharedStage1, stage1_key
 from uarbench.training.trainer import Trainer, resolve_device
 
 SUMMARY = "summary.json"
 
 
 def train_uar(*, dataset: Dataset, model_cfg: UARConfig, train_cfg: TrainConfig,
-              out_dir: str | Path, cache_dir: str | Path | None = None) -> dict:
+              out_dir: str | Path, cache_dir: str | Path | None = None,
+              share_stage1: bool = True) -> dict:
     """Train UAR (any ablation row) with both stages where configured; returns the summary."""
     return train_model(model="uar", dataset=dataset, model_cfg=model_cfg, train_cfg=train_cfg,
-                       out_dir=out_dir, cache_dir=cache_dir)
+                       out_dir=out_dir, cache_dir=cache_dir, share_stage1=share_stage1)
 
 
 def trainable(name: str) -> bool:
@@ -67,11 +70,14 @@ def image_tokenizer_for(dataset: Dataset, model_cfg, seed: int,
 
 def train_model(*, model: str, dataset: Dataset, model_cfg, train_cfg: TrainConfig,
                 out_dir: str | Path, cache_dir: str | Path | None = None,
-                progress: dict | None = None, scoring: dict | None = None) -> dict:
+                progress: dict | None = None, scoring: dict | None = None,
+                share_stage1: bool = True) -> dict:
     """Train the registered model ``model`` with ``model_cfg`` (its config_class); returns the
     summary also written to ``out_dir/summary.json``. ``progress``: extra tqdm arguments for the
     training bar (position, desc) when several runs share a terminal. ``scoring``: extra
-    :func:`uarbench.evaluate.evaluate` arguments (labeler, labeler_kwargs, radgraph_model)."""
+    :func:`uarbench.evaluate.evaluate` arguments (labeler, labeler_kwargs, radgraph_model).
+    ``share_stage1``: take stage 1 from an earlier run with the same key, or publish this run's
+    (:mod:`uarbench.training.shared_stage1`; the result is the same either way)."""
     load_models()
     model_cls = MODELS.get(model)
     if not isinstance(model_cfg, model_cls.config_class):
@@ -82,11 +88,11 @@ def train_model(*, model: str, dataset: Dataset, model_cfg, train_cfg: TrainConf
     with ExitStack() as stack:
         times = current_times() or stack.enter_context(collect())
         return _train_model(model_cls, model, dataset, model_cfg, train_cfg, out_dir, cache_dir,
-                            progress, scoring, times)
+                            progress, scoring, times, share_stage1)
 
 
 def _train_model(model_cls, model, dataset, model_cfg, train_cfg, out_dir, cache_dir, progress,
-                 scoring, times) -> dict:
+                 scoring, times, share_stage1) -> dict:
     t0 = time.perf_counter()
     if train_cfg.threads:
         torch.set_num_threads(train_cfg.threads)
@@ -115,11 +121,21 @@ def _train_model(model_cls, model, dataset, model_cfg, train_cfg, out_dir, cache
                             "sha256": dataset.content_hash},
                 "word_tokenizer": words.content_hash(), "image_tokenizer": image_tok_hash}
     with main_first(dist):
+        if dist.is_main:  # a killed run's interrupted writes, before this one writes anything
+            remove_temp_files(out_dir, out_dir / "checkpoints", out_dir / "val")
         _claim(out_dir, resolved)
     net = model_cls(model_cfg)
     image_input = ((lambda x: {"image_tokens": image_tok.encode(x)}) if image_tok is not None
                    else (lambda x: {"images": x}))
-    trainer = Trainer(net, train_cfg, words, image_input, out_dir, progress=progress, dist=dist)
+    shared = None
+    if share_stage1 and not dist.parallel:
+        key = stage1_key(model_cls, model_cfg, train_cfg, dataset_hash=dataset.content_hash,
+                         words_hash=words.content_hash(), image_tokenizer_hash=image_tok_hash,
+                         device=device)
+        shared = SharedStage1(cache_dir or default_cache_dir(), key,
+                              getattr(model_cls, "stage1_unused", ()))
+    trainer = Trainer(net, train_cfg, words, image_input, out_dir, progress=progress, dist=dist,
+                      shared_stage1=shared)
     best = trainer.fit(train, val, model_cfg.crop_size)
     if not dist.is_main:  # rank 0 decodes, scores and writes; the others return its summary
         barrier(dist)
@@ -135,6 +151,8 @@ def _train_model(model_cls, model, dataset, model_cfg, train_cfg, out_dir, cache
     with phase("image_use_probe"):
         image_use = trainer.image_use(val)
     summary = {"selected": best, "metrics": metrics, "image_use_val": image_use,
+               "shared_stage1": None if shared is None else {"key": shared.key,
+                                                             "taken": trainer.stage1_taken},
                "image_tokenizer": image_tok_hash, "wall_s": round(time.perf_counter() - t0, 1),
                "phases_s": times.rounded(),   # where the time went (uarbench.timing)
                "device": str(device), "world_size": dist.world, "provenance": provenance()}
@@ -145,8 +163,11 @@ def _train_model(model_cls, model, dataset, model_cfg, train_cfg, out_dir, cache
 
 def _decode_and_score(trainer: Trainer, data: SplitTensors, dataset: Dataset, split: str,
                       where: Path, cfg: TrainConfig, scoring: dict) -> dict[str, float | None]:
-    with phase(f"decode_{split}"):
-        preds = trainer.predict(data, cfg.decode)
+    if split == "val" and cfg.select_decode == cfg.decode and trainer.val_predictions is not None:
+        preds = trainer.val_predictions  # model selection decoded these already, the same way
+    else:
+        with phase(f"decode_{split}"):
+            preds = trainer.predict(data, cfg.decode)
     path = atomic_write_jsonl(where / "predictions.jsonl", (
         {"id": i, "prediction": p, "reference": r}
         for i, p, r in zip(data.ids, preds, data.references)))

@@ -34,6 +34,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from uarbench import faults
 from uarbench.data.tokenizer import WordTokenizer
 from uarbench.errors import UarbenchError
 from uarbench.io import atomic_write_text
@@ -44,6 +45,7 @@ from uarbench.training.config import TrainConfig
 from uarbench.training.data import SplitTensors, eval_batches, to_unit, train_batches
 from uarbench.training.decoding import DecodeConfig, decode
 from uarbench.training.distributed import DistInfo, all_reduce_sum, barrier, broadcast_from_main
+from uarbench.training.shared_stage1 import SharedStage1
 
 LOSS_TERMS = ("loss", "ce", "global_", "mask")
 
@@ -88,8 +90,13 @@ class Trainer:
 
     def __init__(self, model: nn.Module, cfg: TrainConfig, tokenizer: WordTokenizer,
                  image_input: Callable[[Tensor], dict[str, Tensor]], out_dir: str | Path,
-                 progress: dict | None = None, dist: DistInfo | None = None) -> None:
+                 progress: dict | None = None, dist: DistInfo | None = None,
+                 shared_stage1: SharedStage1 | None = None) -> None:
         self.model, self.cfg, self.tok, self.image_input = model, cfg, tokenizer, image_input
+        self.shared_stage1 = shared_stage1  # stage 1 trained once (uarbench.training.shared_stage1)
+        self.stage1_taken = False
+        self._val_predictions: list[str] | None = None
+        self.val_predictions: list[str] | None = None  # of the selected model, after fit()
         self.progress = {"desc": "train", **(progress or {})}
         self.files = RunFiles(Path(out_dir))
         self.dist = dist or DistInfo()
@@ -227,6 +234,7 @@ class Trainer:
 
     def validate(self, val: SplitTensors) -> float:
         preds = self.predict(val, self.cfg.select_decode)
+        self._val_predictions = preds  # kept with best.pt when this epoch is selected
         return Bleu().compute(predictions=preds, references=val.references)["BLEU-4"]
 
     # --- the run ---
@@ -245,11 +253,16 @@ class Trainer:
                 self.model, device_ids=[self.dist.local_rank] if self.device.type == "cuda" else None,
                 find_unused_parameters=True)
         step_fn = self._parallel_step if self.dist.parallel else self._step
-        total = sum(self._epochs(s) for s in self.stages) * math.ceil(len(train.ids) / self.cfg.batch_size)
+        per_epoch = math.ceil(len(train.ids) / self.cfg.batch_size)
+        total = sum(self._epochs(s) for s in self.stages) * per_epoch
         bar = tqdm(total=total, initial=0, unit="step", dynamic_ncols=True,
                    disable=None if self.dist.is_main else True, **self.progress)
+        taken = self._take_stage1() if state is None else None
+        if taken is not None:
+            best, stage_best, step = taken["best"], taken["stage_best"], taken["step"]
+            bar.update(self._epochs(1) * per_epoch)
         for stage in self.stages:
-            if state and stage < state["stage"]:
+            if (state and stage < state["stage"]) or (taken is not None and stage == 1):
                 continue
             resume_here = state is not None and state["stage"] == stage
             if not resume_here and stage == 2:
@@ -281,6 +294,7 @@ class Trainer:
                                "samples_per_s": len(tokens) / (time.perf_counter() - t0)})
                     bar.update(1)
                     bar.set_postfix(stage=stage, ce=f"{values['ce']:.3f}")
+                    faults.checkpoint("mid_epoch")  # kill tests (uarbench/faults.py)
                 sched.step()
                 # rank 0 validates; every rank takes its BLEU-4, so every selection agrees
                 with phase("validation"):
@@ -291,7 +305,9 @@ class Trainer:
                 if bleu4 > best["bleu4"]:
                     best = {"bleu4": bleu4, "stage": stage, "epoch": epoch}
                     if main:
-                        save_checkpoint(self.files.best(), {"model": self.model.state_dict(), "best": best})
+                        save_checkpoint(self.files.best(), {
+                            "model": self.model.state_dict(), "best": best,
+                            "val_predictions": self._val_predictions})
                 if bleu4 > stage_best.get(str(stage), -1.0):
                     stage_best[str(stage)] = bleu4
                     if main:
@@ -303,10 +319,42 @@ class Trainer:
                         "stage": stage, "epochs_done": epoch + 1, "step": step, "best": best,
                         "stage_best": stage_best})
                 barrier(self.dist)  # rank 0's checkpoints are on disk before anyone reads them
+            if stage == 1 and self.shared_stage1 is not None and self.dist.is_main:
+                self.shared_stage1.publish(
+                    best_stage1=self.files.best(1), log_rows=self._log_rows(), best=best,
+                    stage_best=dict(stage_best), step=step,
+                    val_predictions=load_checkpoint(self.files.best()).get("val_predictions"))
         bar.close()
-        self.model.load_state_dict(load_checkpoint(self.files.best())["model"])
+        selected = load_checkpoint(self.files.best())
+        self.model.load_state_dict(selected["model"])
+        # the selected epoch's validation decoding (select_decode), reused when the final
+        # validation decodes the same way
+        self.val_predictions = selected.get("val_predictions")
         self.model.set_stage(best["stage"])
         return best
+
+    def _take_stage1(self) -> dict | None:
+        """Stage 1 as published by an earlier run with the same key: its files are written here
+        as this run's own stage 1 would have written them, and the RNG continues from its end."""
+        if self.shared_stage1 is None or not self._epochs(1):
+            return None
+        taken = self.shared_stage1.take(self.model)
+        if taken is None:
+            return None
+        if self.dist.is_main:
+            self._trim_log(0)
+            for row in json.loads(taken["log"]):
+                self._log(row)
+            save_checkpoint(self.files.best(), {"model": taken["model"], "best": taken["best"],
+                                                "val_predictions": taken["val_predictions"]})
+            save_checkpoint(self.files.best(1), {"model": taken["model"]})
+        self.model.load_state_dict(taken["model"])
+        torch.set_rng_state(taken["rng"])
+        self.stage1_taken = True
+        return taken
+
+    def _log_rows(self) -> list[dict]:
+        return [json.loads(line) for line in self.files.log.read_text().splitlines() if line]
 
     def _epochs(self, stage: int) -> int:
         return self.cfg.epochs_stage1 if stage == 1 else self.cfg.epochs_stage2

@@ -78,6 +78,18 @@ class UARModel(ConfigCheckpoint, nn.Module):
                 nn.init.zeros_(m.bias)
 
     # --- two-stage training (§3.5) ---
+    stage1_unused = ("tir.",)  # state-dict entries stage 1 never trains (the masks stay at 0)
+
+    @staticmethod
+    def stage1_config(cfg: UARConfig) -> UARConfig:
+        """The one-stage config whose whole training is this config's stage 1: with two stages
+        the masks are absent from stage 1, so TIR and its settings drop out (row (e) for the
+        full UAR). Row (f) (masks from the start) is its own stage 1."""
+        if cfg.tir and not cfg.two_stage:
+            return cfg
+        default = UARConfig()
+        return cfg.replace(tir=False, two_stage=False, tir_k=default.tir_k, l3=default.l3)
+
     def set_stage(self, stage: int) -> None:
         """Stage 1: no TIR mask (l3 has nothing to weigh); stage 2: masks in use and in L_Mask.
         With two_stage False (ablation row f) the masks are in use whatever the stage."""
