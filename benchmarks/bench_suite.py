@@ -34,11 +34,18 @@ def breakdown(results: Path, suite: str) -> str:
         phases = json.loads(prep.read_text())["phases_s"]
         lines.append("shared preparation (main process, before the runs): " + ", ".join(
             f"{k} {v:.1f} s" for k, v in sorted(phases.items(), key=lambda kv: -kv[1])))
+        fits = json.loads(prep.read_text()).get("tokenizer_fits_s", {})
+        if fits:
+            lines.append(f"tokenizer fits (in the workers, beside the runs): {len(fits)}, "
+                         f"{sum(fits.values()):.1f} s summed")
     totals: dict[str, float] = defaultdict(float)
     runs = []
     for record in sorted((results / suite).glob("*/run.json")):
         r = json.loads(record.read_text())
-        runs.append((r["run"], r["wall_s"], r.get("phases_s", {})))
+        shared = " (stage 1 taken)" if (record.parent / "summary.json").is_file() and (json.loads(
+            (record.parent / "summary.json").read_text()).get("shared_stage1") or {}).get(
+            "taken") else ""
+        runs.append((r["run"] + shared, r["wall_s"], r.get("phases_s", {})))
         for k, v in r.get("phases_s", {}).items():
             totals[k] += v
     whole = sum(totals.values()) or 1.0
@@ -48,7 +55,7 @@ def breakdown(results: Path, suite: str) -> str:
     lines.append("per run (wall s; top phases):")
     for name, wall, phases in runs:
         top = ", ".join(f"{k} {v:.0f}" for k, v in sorted(phases.items(), key=lambda kv: -kv[1])[:4])
-        lines.append(f"  {name:<28} {wall:>7.1f}  ({top})")
+        lines.append(f"  {name:<44} {wall:>7.1f}  ({top})")
     return "\n".join(lines)
 
 

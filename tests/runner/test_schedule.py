@@ -53,9 +53,11 @@ def test_plan_orders_fits_and_shared_stage1(ablations):
         done.append(task.name)
         if task.name == "fit:vq-seed2.pt":
             raise RuntimeError("disk full")
-        return None if task.kind == "fit" else RunOutcome(task.name, "done", "x")
+        return 12.5 if task.kind == "fit" else RunOutcome(task.name, "done", "x")   # a fit's seconds
 
-    outcomes = {o.run: o for o in run_tasks(list(tasks.values()), 1, do, "out")}
+    seconds: dict[str, float] = {}
+    outcomes = {o.run: o for o in run_tasks(list(tasks.values()), 1, do, "out", fit_seconds=seconds)}
+    assert seconds == {"fit:vq-seed0.pt": 12.5, "fit:vq-seed1.pt": 12.5}
     assert len(outcomes) == len(specs)
     assert done[0].startswith("fit:")        # the longest chain first
     failed = sorted(n for n, o in outcomes.items() if o.status == "failed")

@@ -10,6 +10,7 @@ and :attr:`SuiteReport.ok` is False.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,16 +97,20 @@ def run_suite(suite: str, *, dataset: str | None = None, data_root: str | None =
                     for path in {p: None for p in tokenizer_of.values()}:
                         _fit_tokenizer(next(s for s in todo if tokenizer_of.get(s.name) == path),
                                        cache_dir)
+        prepared = {"phases_s": times.rounded(), "runs": [s.name for s in todo]}
         # where the shared preparation's time went (benchmarks/bench_suite.py reads it)
-        atomic_write_json(out / suite / PREPARE_FILE, {"phases_s": times.rounded(),
-                                                       "runs": [s.name for s in todo]})
+        atomic_write_json(out / suite / PREPARE_FILE, prepared)
     if executor == "ray":
         report.outcomes += _run_ray(todo, out, overwrite, ray_address, cache_dir, if_busy,
                                     share_stage1)
     else:
         tasks = plan_tasks(todo, tokenizer_of, share_stage1)
+        fit_seconds: dict[str, float] = {}
         report.outcomes += _run_local(tasks, local_jobs, _Options(
-            str(out), overwrite, cache_dir, if_busy, share_stage1))
+            str(out), overwrite, cache_dir, if_busy, share_stage1), fit_seconds)
+        if fit_seconds:  # fitted in the workers, beside the runs
+            prepared["tokenizer_fits_s"] = {k: round(v, 2) for k, v in sorted(fit_seconds.items())}
+            atomic_write_json(out / suite / PREPARE_FILE, prepared)
     order = {s.name: i for i, s in enumerate(specs)}
     report.outcomes.sort(key=lambda o: order[o.run])
     return report
@@ -157,19 +162,22 @@ class _Options:
     if_busy: str
     share_stage1: bool
 
-    def do(self, task: Task, slot: int) -> RunOutcome | None:
+    def do(self, task: Task, slot: int) -> RunOutcome | float:
         if task.kind == "fit":
+            t0 = time.perf_counter()
             _fit_tokenizer(task.spec, self.cache_dir)
-            return None
+            return time.perf_counter() - t0
         return execute_run(task.spec, self.out, overwrite=self.overwrite, position=1 + slot,
                            cache_dir=self.cache_dir, if_busy=self.if_busy,
                            share_stage1=self.share_stage1)
 
 
-def _run_local(tasks: list[Task], jobs: int, opts: _Options) -> list[RunOutcome]:
+def _run_local(tasks: list[Task], jobs: int, opts: _Options,
+               fit_seconds: dict[str, float]) -> list[RunOutcome]:
     bar = tqdm(total=sum(t.kind == "run" for t in tasks), desc="suite", unit="run",
                position=0, disable=None)
-    outcomes = run_tasks(tasks, jobs, opts.do, opts.out, on_run_done=lambda o: bar.update(1))
+    outcomes = run_tasks(tasks, jobs, opts.do, opts.out, on_run_done=lambda o: bar.update(1),
+                         fit_seconds=fit_seconds)
     bar.close()
     return outcomes
 

@@ -25,7 +25,7 @@ from typing import Callable
 from uarbench.runner.execute import RunOutcome, resolved_configs, run_dir_of
 from uarbench.runner.suite import RunSpec
 
-FIT_COST = 4.0   # a 300-step cpu-small VQ-VAE fit, in the units of expected_cost (~20 s)
+FIT_COST = 6.0   # a 300-step cpu-small VQ-VAE fit, in the units of expected_cost (~30 s)
 
 
 @dataclass
@@ -128,13 +128,14 @@ def _set_priorities(tasks: dict[str, Task]) -> None:
         priority(name)
 
 
-def run_tasks(tasks: list[Task], jobs: int, do: Callable[[Task, int], RunOutcome | None],
-              out: str | Path, on_run_done: Callable[[RunOutcome], None] = lambda o: None
-              ) -> list[RunOutcome]:
+def run_tasks(tasks: list[Task], jobs: int, do: Callable[[Task, int], RunOutcome | float],
+              out: str | Path, on_run_done: Callable[[RunOutcome], None] = lambda o: None,
+              fit_seconds: dict[str, float] | None = None) -> list[RunOutcome]:
     """Execute ``tasks`` respecting ``needs`` / ``after``, ``jobs`` at a time (in this process when
     ``jobs`` <= 1, else in spawned workers), highest priority first. ``do(task, slot)`` does one
-    task (a picklable function: workers call it too; ``slot`` < jobs is free while it runs).
-    Returns each run's outcome (a run whose fit failed is failed with the fit's error)."""
+    task (a picklable function: workers call it too; ``slot`` < jobs is free while it runs): a
+    run's outcome, or a fit's seconds (collected in ``fit_seconds``). Returns each run's
+    outcome (a run whose fit failed is failed with the fit's error)."""
     pending = {t.name: t for t in tasks}
     finished: dict[str, bool] = {}        # task -> succeeded
     errors: dict[str, str] = {}
@@ -145,10 +146,13 @@ def run_tasks(tasks: list[Task], jobs: int, do: Callable[[Task, int], RunOutcome
                        if all(d in finished for d in t.needs + t.after)),
                       key=lambda t: (-t.priority, t.name))
 
-    def finish(task: Task, result: RunOutcome | None, error: str | None) -> None:
-        finished[task.name] = error is None and (result is None or result.status != "failed")
+    def finish(task: Task, result: RunOutcome | float | None, error: str | None) -> None:
+        finished[task.name] = error is None and not (
+            isinstance(result, RunOutcome) and result.status == "failed")
         if error is not None:
             errors[task.name] = error
+        if task.kind == "fit" and isinstance(result, float) and fit_seconds is not None:
+            fit_seconds[task.name] = result
         if task.kind == "run":
             if result is None:
                 result = RunOutcome(task.name, "failed", str(run_dir_of(task.spec, out)),
