@@ -370,13 +370,7 @@ def test_fuzz_data_root():
         expect = MUTATIONS[name](case, data.draw)
         tally.mutations[name] += 1
         with scratch() as d:
-            root = d / "release"
-            for rel in IMAGES:
-                p = root / "images" / rel
-                p.parent.mkdir(parents=True, exist_ok=True)
-                p.write_bytes(PNG)
-            (root / "annotation.json").write_bytes(case.raw if case.raw is not None
-                                                   else serialize(case.data))
+            root = _release(d, case.raw if case.raw is not None else serialize(case.data))
             for damage in case.after:
                 damage(root)
             check(lambda: data_info(root), expect=expect, names=["annotation.json"],
@@ -388,15 +382,20 @@ def test_fuzz_data_root():
     assert set(tally.mutations) == set(MUTATIONS)
 
 
+def _release(d, annotation: bytes):
+    """A data root under ``d``: the valid images and this annotation.json."""
+    root = d / "release"
+    for rel in IMAGES:
+        p = root / "images" / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(PNG)
+    (root / "annotation.json").write_bytes(annotation)
+    return root
+
+
 def test_the_unmutated_release_loads():
     with scratch() as d:
-        root = d / "release"
-        for rel in IMAGES:
-            p = root / "images" / rel
-            p.parent.mkdir(parents=True, exist_ok=True)
-            p.write_bytes(PNG)
-        (root / "annotation.json").write_bytes(serialize(BASE))
-        assert data_info(root) > 4
+        assert data_info(_release(d, serialize(BASE))) > 4
 
 
 # --- the classes this fuzzing found (each failed before its fix), as fixed cases --------------

@@ -106,12 +106,7 @@ def load_suites(bench: BenchmarkFile | None = None) -> dict[str, Suite]:
             problems.append(f"{key}.seeds {seeds} repeats a seed (two runs would share one "
                             "folder)")
             seeds = list(dict.fromkeys(seeds))
-        tables = {}
-        for t in ("synth", "train", "set"):
-            tables[t] = body.get(t, {})
-            if not isinstance(tables[t], dict):
-                problems.append(f"{key}.{t} must be a table")
-                tables[t] = {}
+        tables = _subtables(body, key, ("synth", "train", "set"), problems)
         rows_raw = body.get("rows", [])
         if not isinstance(rows_raw, list) or not rows_raw:
             problems.append(f"{key}.rows must be a non-empty list of tables")
@@ -133,12 +128,7 @@ def load_suites(bench: BenchmarkFile | None = None) -> dict[str, Suite]:
                 problems.append(f"{rkey}.model: unknown model {model!r} "
                                 f"(known: {', '.join(MODELS.names())})")
                 continue
-            sub = {}
-            for t in ("set", "train", "params"):
-                sub[t] = r.get(t, {})
-                if not isinstance(sub[t], dict):
-                    problems.append(f"{rkey}.{t} must be a table, got {type(sub[t]).__name__}")
-                    sub[t] = {}
+            sub = _subtables(r, rkey, ("set", "train", "params"), problems)
             row = Row(name, model, sub["set"], sub["train"], sub["params"],
                       str(r.get("description", "")))
             problems += _check_row(rkey, row, tables, MODELS.get(model))
@@ -149,6 +139,18 @@ def load_suites(bench: BenchmarkFile | None = None) -> dict[str, Suite]:
         raise UarbenchError("invalid benchmark file: " + "; ".join(problems) + ".",
                             file=bench.path, fix="correct the keys named above.")
     return suites
+
+
+def _subtables(body: dict, key: str, names: tuple[str, ...], problems: list[str]) -> dict:
+    """name -> body[name] for each of ``names`` (absent: {}); one that is not a table is noted
+    as a problem and read as {}."""
+    out = {}
+    for t in names:
+        out[t] = body.get(t, {})
+        if not isinstance(out[t], dict):
+            problems.append(f"{key}.{t} must be a table, got {type(out[t]).__name__}")
+            out[t] = {}
+    return out
 
 
 def _table_ok(value, key: str, known: set[str], problems: list[str]) -> bool:
