@@ -28,9 +28,11 @@ def _dataset_args(p: argparse.ArgumentParser, required: bool = False) -> None:
 
 
 def cmd_data_info(a: argparse.Namespace) -> int:
+    from uarbench.config import default_synth_config
     from uarbench.data.datasets import load_dataset
     # the check decodes every image once (a text file named .png, a PNG cut short)
-    ds = load_dataset(a.dataset, a.data_root, image_check="none" if a.no_images else "open")
+    ds = load_dataset(a.dataset, a.data_root, image_check="none" if a.no_images else "open",
+                      synth_config=default_synth_config())
     tok = ds.tokenizer
     rows = []
     for split, studies in ds.annotation.splits.items():
@@ -58,9 +60,11 @@ def cmd_data_synth(a: argparse.Namespace) -> int:
 
 
 def cmd_predict(a: argparse.Namespace) -> int:
+    from uarbench.config import default_synth_config
     from uarbench.data.datasets import load_dataset
     from uarbench.predict import predict
-    ds = load_dataset(a.dataset, a.data_root, image_check="none")
+    ds = load_dataset(a.dataset, a.data_root, image_check="none",
+                      synth_config=default_synth_config())
     out = predict(a.model, ds, a.split, a.out)
     print(f"predictions of {a.model} on {ds.name}/{a.split}: {out}")
     return 0
@@ -174,6 +178,7 @@ def _input_file_args(p: argparse.ArgumentParser) -> None:
 
 def cmd_train(a: argparse.Namespace) -> int:
     from uarbench.config import apply_overrides
+    from uarbench.config import default_synth_config
     from uarbench.data.datasets import load_dataset
     from uarbench.models import MODELS
     from uarbench.training.config import TrainConfig
@@ -187,7 +192,7 @@ def cmd_train(a: argparse.Namespace) -> int:
     train_cfg = apply_overrides(getattr(TrainConfig, preset)(), a.train_set, what="train")
     train_cfg = train_cfg.replace(**{k: v for k, v in (("device", a.device), ("seed", a.seed))
                                      if v is not None})
-    ds = load_dataset(a.dataset, a.data_root)
+    ds = load_dataset(a.dataset, a.data_root, synth_config=default_synth_config())
     summary = train_model(model=a.model, dataset=ds, model_cfg=model_cfg, train_cfg=train_cfg,
                           out_dir=a.out, share_stage1=a.shared_stage1)
     if int(os.environ.get("RANK", "0")) != 0:  # a torchrun worker: rank 0 reports
@@ -274,9 +279,8 @@ def cmd_ls(a: argparse.Namespace) -> int:
     from uarbench.config import load_benchmark
     from uarbench.data.datasets import DATASETS
     from uarbench.metrics.nlg import NLG_FAMILIES
-    from uarbench.models import MODELS, load_models
+    from uarbench.models import MODELS
     from uarbench.runner import load_suites
-    load_models()
     bench = load_benchmark()
     print(f"benchmark.toml version {bench.version} ({bench.path})")
     print("suites:")

@@ -26,6 +26,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from uarbench import faults
+from uarbench.config import default_synth_config
 from uarbench.conventions import DEFAULT_CONVENTION, Convention, make_convention
 from uarbench.data.chexpert import OBSERVATIONS
 from uarbench.data.datasets import Dataset, load_dataset
@@ -119,8 +120,8 @@ def scoring_job(*, predictions: Mapping[str, str] | str | Path,
     ds: Dataset | None = None
     inputs: dict = {"split": split if dataset is not None or order_from is not None else None}
     if dataset is not None:
-        ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset, data_root,
-                                                                       image_check="none")
+        ds = dataset if isinstance(dataset, Dataset) else load_dataset(
+            dataset, data_root, image_check="none", synth_config=default_synth_config())
         inputs.update(dataset=ds.name, dataset_sha256=ds.content_hash)
         if not ds.spec.generated:      # a generated build lives in a cache: its hash names it
             inputs["data_root"] = str(ds.root)

@@ -134,7 +134,7 @@ def test_missing_metric_in_one_seed_shows_dash_and_is_not_averaged(results, tabl
     bleu = table.cell("partial", "BLEU-4")
     expected = [run_metric(root, f"partial-seed{s}", "BLEU-4") for s in (0, 1, 2)]
     assert bleu.n_seeds == 3 and bleu.mean == pytest.approx(statistics.mean(expected))
-    from uarbench.compare.formats import cell_text
+    from uarbench.compare.cells import cell_text
     assert cell_text(cell) == MISSING
 
 
@@ -152,7 +152,7 @@ def test_mean_and_sample_sd_over_seeds(results, table):
         cell = table.cell("good", metric)
         assert cell.mean == pytest.approx(statistics.mean(vals))
         assert cell.sd == pytest.approx(statistics.stdev(vals)) and cell.sd > 0
-    from uarbench.compare.formats import cell_text
+    from uarbench.compare.cells import cell_text
     assert "±" in cell_text(table.cell("good", "BLEU-4"))
     assert "±" not in cell_text(table.cell("good", "BLEU-4").__class__(mean=0.5, n_seeds=1))
 

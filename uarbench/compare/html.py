@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from html import escape
 
-from uarbench.compare.formats import ci_text, footer_lines, row_label, seeds_text, value_text
+from uarbench.compare.cells import ci_text, footer_lines, row_label, seeds_text, value_text
 from uarbench.compare.table import ComparisonTable, RowInfo
 
 STYLE = """

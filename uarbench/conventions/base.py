@@ -52,12 +52,18 @@ class Convention(ABC):
         return (("conv", self.name), *self.parameters())
 
 
-# name -> factory(dataset=..., cleaning=...) -> Convention
-CONVENTIONS: Registry[Callable[..., Convention]] = Registry("scoring convention")
+# name -> factory(dataset=..., cleaning=...) -> Convention; the built-ins, one module each,
+# imported when first asked for (uarbench.registry)
+CONVENTIONS: Registry[Callable[..., Convention]] = Registry("scoring convention", lazy={
+    "r2gen": "uarbench.conventions.r2gen:r2gen",
+    "r2gen_compat": "uarbench.conventions.r2gen_compat:r2gen_compat",
+    "dotspace": "uarbench.conventions.dotspace:dotspace_convention",
+    "dotspace-lower": "uarbench.conventions.dotspace:dotspace_lower_convention",
+    "ptb": "uarbench.conventions.ptb:ptb",
+})
 
 
 def make_convention(name: str, *, dataset: "Dataset | None" = None,
                     cleaning: str | None = None) -> Convention:
     """The convention ``name`` for one scoring job (see the module docstring)."""
-    import uarbench.conventions  # noqa: F401  (registers the built-in conventions)
     return CONVENTIONS.get(name)(dataset=dataset, cleaning=cleaning)

@@ -75,17 +75,18 @@ def load_dataset(name: str, data_root: str | Path | None = None, *,
                  image_check: ImageCheck = "exists", synth_config=None) -> Dataset:
     """Load a registered dataset. ``data_root`` holds annotation.json and images/ (R2Gen layout).
 
-    For ``synth-cxr`` without a ``data_root`` the default build (or ``synth_config``) is generated
-    (by default the build benchmark.toml names) on demand into the cache (``$UARBENCH_CACHE`` or ~/.cache/uarbench) and reused afterwards.
+    For ``synth-cxr`` without a ``data_root`` the build ``synth_config`` (a SynthConfig; None =
+    its defaults) is generated on demand into the cache (``$UARBENCH_CACHE`` or
+    ~/.cache/uarbench) and reused afterwards. The build benchmark.toml names is the caller's to
+    pass (:func:`uarbench.config.default_synth_config`): data sits below the benchmark layer.
     """
     spec = DATASETS.get(name)
     if data_root is None:
         if not spec.generated:
             raise UarbenchError(f"dataset {name!r} needs --data-root.",
                                 fix=f"pass the folder holding {name}'s annotation.json and images/.")
-        from uarbench.config import default_synth_config
-        from uarbench.data.synth import ensure_synth
-        data_root = ensure_synth(synth_config or default_synth_config())
+        from uarbench.data.synth import SynthConfig, ensure_synth
+        data_root = ensure_synth(synth_config or SynthConfig())
     root = Path(data_root)
     annotation = read_annotation(root / "annotation.json", root / "images", views=spec.views,
                                  image_check=image_check)

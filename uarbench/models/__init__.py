@@ -3,7 +3,15 @@ from __future__ import annotations
 
 from uarbench.registry import Registry
 
-MODELS: Registry[type] = Registry("model")
+# every built-in report generator, imported when first asked for (uarbench.registry)
+MODELS: Registry[type] = Registry("model", lazy={
+    "uar": "uarbench.models.uar.model:UARModel",
+    "base": "baselines.base:BaseModel",
+    "r2gen": "baselines.r2gen:R2GenModel",
+    "r2gencmn": "baselines.r2gencmn:R2GenCMNModel",
+    "constant": "baselines.constant:ConstantReport",
+    "nn_retrieval": "baselines.nn_retrieval:NearestNeighbourReport",
+})
 
 
 def register_model(name: str):
@@ -28,9 +36,3 @@ class ConfigCheckpoint:
         model.load_state_dict(ckpt["state_dict"])
         model.set_stage(ckpt.get("stage", 1))
         return model
-
-
-def load_models() -> None:
-    """Import every module that registers a model (UAR, the baselines and floors)."""
-    import baselines  # noqa: F401
-    import uarbench.models.uar  # noqa: F401

@@ -60,9 +60,8 @@ def load_run_dataset(spec: RunSpec, image_check: str = "exists"):
 
 def resolved_configs(spec: RunSpec):
     """(model config, TrainConfig) of a trained run: preset, then overrides, then seed/device."""
-    from uarbench.models import MODELS, load_models
+    from uarbench.models import MODELS
     from uarbench.training.config import TrainConfig
-    load_models()
     cls = MODELS.get(spec.model)
     preset = spec.preset.replace("-", "_")
     model_cfg = apply_mapping(getattr(cls.config_class, preset)(), dict(spec.model_set),
@@ -165,8 +164,7 @@ def _run_files(run_dir: Path) -> list[str]:
 
 def _floor(spec, dataset, run_dir):
     from uarbench.evaluate import evaluate
-    from uarbench.models import MODELS, load_models
-    load_models()
+    from uarbench.models import MODELS
     with phase("floor_fit_predict"):
         model = MODELS.get(spec.model)(**dict(spec.params)).fit(dataset)
         studies = dataset.split("test")

@@ -47,7 +47,7 @@ def import_outputs(pred_file: str | Path, *, name: str, out: str | Path, dataset
     the dataset's split when ``data_root`` is given (or the dataset is generated), else the
     file's own reference column. ``scoring``: further :func:`uarbench.evaluate.evaluate`
     arguments (labeler, bootstrap, ...)."""
-    from uarbench.config import find_benchmark_file, load_benchmark
+    from uarbench.config import default_synth_config, find_benchmark_file, load_benchmark
     from uarbench.data.datasets import DATASETS, load_dataset
     from uarbench.evaluate import evaluate, scoring_job
     if not _NAME.match(name):
@@ -63,7 +63,8 @@ def import_outputs(pred_file: str | Path, *, name: str, out: str | Path, dataset
     spec = DATASETS.get(dataset)
     ds = None
     if data_root is not None or spec.generated:
-        ds = load_dataset(dataset, data_root, image_check="none")
+        ds = load_dataset(dataset, data_root, image_check="none",
+                          synth_config=default_synth_config())
     bench = load_benchmark() if find_benchmark_file() else None
     convention = convention or (bench.convention if bench else "r2gen")
     t0 = time.perf_counter()

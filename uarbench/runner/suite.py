@@ -80,8 +80,7 @@ class RunSpec:
 def load_suites(bench: BenchmarkFile | None = None) -> dict[str, Suite]:
     """All suites of benchmark.toml, validated (every problem reported with its key)."""
     from uarbench.data.datasets import DATASETS
-    from uarbench.models import MODELS, load_models
-    load_models()
+    from uarbench.models import MODELS
     bench = bench or load_benchmark()
     runner = bench.runner
     problems: list[str] = []
@@ -230,8 +229,7 @@ def expand_suite(suite: Suite, *, bench: BenchmarkFile | None = None, dataset: s
     convention = scoring.pop("convention", None) or bench.convention
     if convention != DEFAULT_CONVENTION:
         scoring["convention"] = convention
-    from uarbench.models import MODELS, load_models
-    load_models()
+    from uarbench.models import MODELS
     all_seeds = list(seeds if seeds is not None else suite.seeds)
     out = []
     for row in suite.rows:

@@ -27,7 +27,7 @@ from uarbench.errors import UarbenchError
 from uarbench.evaluate import evaluate
 from uarbench.io import (atomic_write_json, atomic_write_jsonl, default_cache_dir,
                          remove_temp_files)
-from uarbench.models import MODELS, load_models
+from uarbench.models import MODELS
 from uarbench.models.uar import UARConfig
 from uarbench.provenance import provenance
 from uarbench.timing import collect, current_times, phase
@@ -52,7 +52,6 @@ def train_uar(*, dataset: Dataset, model_cfg: UARConfig, train_cfg: TrainConfig,
 
 def trainable(name: str) -> bool:
     """Whether the registered model ``name`` is trained (not a floor with fit / predict)."""
-    load_models()
     return hasattr(MODELS.get(name), "config_class")
 
 
@@ -78,7 +77,6 @@ def train_model(*, model: str, dataset: Dataset, model_cfg, train_cfg: TrainConf
     :func:`uarbench.evaluate.evaluate` arguments (labeler, labeler_kwargs, radgraph_model).
     ``share_stage1``: take stage 1 from an earlier run with the same key, or publish this run's
     (:mod:`uarbench.training.shared_stage1`; the result is the same either way)."""
-    load_models()
     model_cls = MODELS.get(model)
     if not isinstance(model_cfg, model_cls.config_class):
         raise UarbenchError(f"model {model!r} takes a {model_cls.config_class.__name__}, got "
