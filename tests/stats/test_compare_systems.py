@@ -58,6 +58,8 @@ def test_table_of_systems_against_a_baseline():
     assert (sig["trials"], sig["seed"], sig["bs"], sig["df"], sig["holm"]) == (
         "500", "0", "300", "full-test", "table(m=10)")
     assert "df" not in dict(Signature.parse(cmp.signatures["ROUGE-L"]).fields)
+    # one signature format for the one test, here and in `uarbench compare`'s tables
+    assert (sig["test"], sig["p"], sig["seeds"]) == ("paired-ar", "(c+1)/(N+1)", "per-seed-mean")
     text = cmp.table()
     assert "better" in text and "p (Holm)" in text and cmp.signatures["ROUGE-L"] in text
 

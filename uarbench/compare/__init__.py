@@ -2,7 +2,7 @@
 
 - :mod:`~uarbench.compare.table`: the comparison of one suite (rows, seed variance, "—" for
   anything missing, columns split by signature, baseline, Holm-corrected tests);
-- :mod:`~uarbench.compare.significance`: CI and paired test of per-seed mean scores;
+- :mod:`~uarbench.compare.cells`: the text of cells, row labels and the footer (every format);
 - :mod:`~uarbench.compare.reported`: the paper's reported numbers as optional rows;
 - :mod:`~uarbench.compare.formats` / :mod:`~uarbench.compare.html`: md, latex, csv, json, html;
 - :mod:`~uarbench.compare.plots`: metric bars with CIs and training curves (PNG);

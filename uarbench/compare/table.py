@@ -17,7 +17,8 @@ also written into the table's notes / legend, so a reader of the output sees the
   runs have a training log: ``base`` in main/ablations, the paper's setting in basis/fusion),
   else the first complete row. A floor is a poor default: every trained model beats it.
 - CI: 95% paired-bootstrap percentile interval over the test reports of the row's per-seed
-  mean score (:mod:`uarbench.compare.significance`; for one seed, the run's own CI).
+  mean score (:mod:`uarbench.stats.compare`, the one significance engine; for one seed, the
+  run's own CI).
 - Significance: paired approximate randomization against the baseline on each column; Holm's
   step-down correction across *all* tests of the table (m in the test signature); † marks a
   significant improvement, ‡ a significant degradation (Holm-adjusted p <= alpha).
@@ -39,13 +40,13 @@ import numpy as np
 import pandas as pd
 
 from uarbench.compare.reported import REFERENCE_SETS, ReportedRow
-from uarbench.compare.significance import (SEED_STATISTIC, seed_mean_comparison,
-                                           significance_signature)
+from uarbench.metrics import family_of
 from uarbench.errors import UarbenchError
 from uarbench.metrics.base import MetricFamily
 from uarbench.metrics.signature import Signature
 from uarbench.results import RunFolder, suite_runs
-from uarbench.stats.holm import holm_adjust
+from uarbench.stats.compare import (SEED_STATISTIC, family_columns, holm_step,
+                                    seed_mean_comparison, stats_from_frame, test_signature)
 from uarbench.stats.seeds import LABEL as SEED_LABEL
 from uarbench.stats.seeds import seed_level_test, seed_variance
 
@@ -505,13 +506,12 @@ def _significance(rows: list[RowInfo], columns: list[Column], cells: dict, basel
                   notes: list[str]) -> tuple[dict[str, str], int, int]:
     """Fill CIs, differences and Holm-adjusted p-values (per-report and seed-level) into
     ``cells``; returns the test signatures and the two Holm family sizes."""
-    from uarbench.stats.compare import _family_key, stats_from_frame
     frames, id_sets = _per_report_frames(rows)
     aligned = _aligned(frames, id_sets)
     groups: dict[tuple, list[Column]] = {}
     families: dict[str, MetricFamily] = {}
     for c in columns:
-        found = _family_key(c.metric)
+        found = family_of(c.metric)
         if found is None:
             notes.append(f"{c.key}: no metric family known for it: no CI or test.")
             continue
@@ -569,21 +569,19 @@ def _significance(rows: list[RowInfo], columns: list[Column], cells: dict, basel
                          f"baseline {baseline!r} (paired tests need the same reports).")
         if baseline is not None and baseline not in eligible:
             notes.extend(_untested_signature_notes(rows, columns, cols, cells, baseline))
-    adjusted = holm_adjust([cells[k].p_value for k in tested])
     hib = {c.key: c.higher_is_better for c in columns}
-    for k, q in zip(tested, adjusted):
+    for k, (q, flag) in zip(tested, holm_step([cells[k].p_value for k in tested], alpha)):
         cell = cells[k]
         better = (cell.difference or 0.0) > 0 if hib[k[1]] else (cell.difference or 0.0) < 0
-        cells[k] = Cell(**{**asdict(cell), "p_holm": q,
-                           "significant": q is not None and q <= alpha, "better": better})
+        cells[k] = Cell(**{**asdict(cell), "p_holm": q, "significant": flag, "better": better})
     seed_tested = _seed_level(rows, columns, cells, baseline, alpha)
     sigs = {}
     for (key, _), cols in groups.items():
         for c in cols:
-            sigs[c.key] = significance_signature(c.metric, families[key],
-                                                 n_resamples=n_resamples, trials=trials,
-                                                 seed=seed, confidence=confidence, alpha=alpha,
-                                                 holm_m=len(tested), holm_m_seed=seed_tested)
+            sigs[c.key] = test_signature(c.metric, families[key], n_resamples=n_resamples,
+                                         trials=trials, seed=seed, confidence=confidence,
+                                         alpha=alpha, holm_m=len(tested),
+                                         holm_m_seed=seed_tested)
     return sigs, len(tested), seed_tested
 
 
@@ -611,11 +609,10 @@ def _seed_level(rows: list[RowInfo], columns: list[Column], cells: dict, baselin
             if t.p_value is not None:
                 tested.append((r.name, c.key))
     hib = {c.key: c.higher_is_better for c in columns}
-    for k, q in zip(tested, holm_adjust([cells[k].p_seed for k in tested])):
+    for k, (q, flag) in zip(tested, holm_step([cells[k].p_seed for k in tested], alpha)):
         cell = cells[k]
         better = (cell.difference or 0.0) > 0 if hib[k[1]] else (cell.difference or 0.0) < 0
-        cells[k] = Cell(**{**asdict(cell), "p_seed_holm": q,
-                           "seed_significant": q is not None and q <= alpha,
+        cells[k] = Cell(**{**asdict(cell), "p_seed_holm": q, "seed_significant": flag,
                            "better": better if cell.better is None else cell.better})
     return len(tested)
 
@@ -663,7 +660,6 @@ def _predictions(run_dir: str, record: dict) -> dict[str, str] | None:
 
 
 def _has_columns(frame: pd.DataFrame, family: MetricFamily) -> bool:
-    from uarbench.stats.compare import family_columns
     return all(c in frame.columns for c in family_columns(family))
 
 

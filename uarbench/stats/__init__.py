@@ -5,8 +5,11 @@
 - :mod:`~uarbench.stats.bootstrap`: paired bootstrap percentile CIs (Koehn 2004);
 - :mod:`~uarbench.stats.randomization`: paired approximate randomization (Riezler & Maxwell 2005);
 - :mod:`~uarbench.stats.holm`: Holm-Bonferroni across the comparisons of one table;
-- :mod:`~uarbench.stats.compare`: all of the above for one table of systems vs a baseline;
-- :mod:`~uarbench.stats.seeds`: mean +/- sd over training seeds (seed variance, not a CI).
+- :mod:`~uarbench.stats.compare`: the one significance engine (per-seed-mean CIs and paired AR
+  tests of rows against a baseline, one Holm step, one test signature) and
+  :func:`compare_systems` on top of it;
+- :mod:`~uarbench.stats.seeds`: mean +/- sd over training seeds (seed variance, not a CI) and
+  the seed-level paired test.
 """
 from uarbench.stats.bootstrap import BootstrapResult, Interval, paired_bootstrap
 from uarbench.stats.compare import Comparison, ComparisonRow, compare_systems, stats_from_frame

@@ -1,36 +1,175 @@
-"""One table of systems against a baseline: scores with CIs, paired differences, AR p-values,
-Holm-adjusted p-values and a significance flag, each metric with a signature of the tests.
+"""The one significance engine of uarbench: rows (systems) that may have several training seeds
+against a baseline row, over the test reports: a bootstrap CI of each row's per-seed mean
+score, the paired difference with its CI, a paired approximate-randomization p-value, one Holm
+step over a table's comparisons, and one signature format (:func:`test_signature`).
 
-The library call behind a significance table: for every metric family it runs the paired
-bootstrap (:mod:`uarbench.stats.bootstrap`) and approximate randomization
-(:mod:`uarbench.stats.randomization`) on per-report statistics with one seed for the whole
-table, then corrects the p-values with Holm (:mod:`uarbench.stats.holm`) across all comparisons
-of the table (``holm_scope="table"``, default) or of each metric (``"metric"``).
-:func:`compare_runs` does the same from the folders ``uarbench eval`` wrote (metrics.json +
-per_report_stats.csv), after checking that every number of one column has the same signature.
+The number a multi-seed row shows is the mean of its seeds' scores, so its uncertainty over test
+reports is that of the same statistic (``seeds:per-seed-mean`` in the signature):
+
+- CI: every seed's run is scored on the same bootstrap resamples of the test reports (one shared
+  index matrix for the whole table: :func:`uarbench.stats.bootstrap.resampled_scores`) and a
+  resample's row score is the mean over the row's seeds; percentile interval of those (Koehn
+  2004). With one seed this is exactly the run's own bootstrap CI.
+- Test: paired approximate randomization (Riezler & Maxwell 2005) with the table's shared swap
+  masks; a trial swaps report i between the row and the baseline in every seed pair and the
+  trial statistic is the mean over pairs of the swapped differences. Seeds are paired in sorted
+  order when both rows have the same number of seeds, a one-seed row is paired with every seed
+  of the other; other combinations are not tested (the reason is recorded). With one seed on
+  both sides this is exactly :func:`uarbench.stats.randomization.randomization_tests`.
+
+:func:`seed_mean_comparison` is the engine (one metric family); :func:`holm_step` the
+correction; :func:`compare_systems` the library call for one table of one-seed systems (what
+``uarbench compare``'s table does per column, :mod:`uarbench.compare.table`, with the seed-level
+test of :mod:`uarbench.stats.seeds` beside it). :func:`compare_runs` does the same from the
+folders ``uarbench eval`` wrote (metrics.json + per_report_stats.csv), after checking that every
+number of one column has the same signature.
 """
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
 from uarbench.errors import UarbenchError
-from uarbench.metrics.base import NLG_METRICS, MetricFamily
-from uarbench.metrics.ce import ce_family_of
-from uarbench.metrics.nlg import NLG_FAMILIES   # importing it registers the NLG families
+from uarbench.metrics import family_of
+from uarbench.metrics.base import MetricFamily
 from uarbench.metrics.signature import Signature
-from uarbench.stats.bootstrap import paired_bootstrap
+from uarbench.stats.bootstrap import percentile_interval, resampled_scores
 from uarbench.stats.holm import holm_adjust
-from uarbench.stats.randomization import randomization_tests
+from uarbench.stats.randomization import at_least_as_extreme, trial_differences
+from uarbench.stats.resample import iter_swap_masks
+from uarbench.stats.seeds import SEED_TEST
 from uarbench.stats.sums import resampling_fields
 
 HOLM_SCOPES = ("table", "metric")
+SEED_STATISTIC = "per-seed-mean"
+
+
+@dataclass(frozen=True)
+class SeedMeanEstimate:
+    """One row, one metric: the per-seed mean score with its CI, and against the baseline the
+    difference (row - baseline), its paired CI and the two-sided AR p-value."""
+
+    estimate: float
+    ci: tuple[float, float]
+    difference: float | None = None
+    difference_ci: tuple[float, float] | None = None
+    p_value: float | None = None
+    untested: str | None = None        # why there is no p-value (not on the baseline row)
+
+
+def seed_pairs(n_system: int, n_baseline: int) -> list[tuple[int, int]] | None:
+    """(system seed index, baseline seed index) pairs for the AR test; None: not testable."""
+    if n_system == n_baseline:
+        return [(i, i) for i in range(n_system)]
+    if n_baseline == 1:
+        return [(i, 0) for i in range(n_system)]
+    if n_system == 1:
+        return [(0, j) for j in range(n_baseline)]
+    return None
+
+
+def seed_mean_comparison(systems: Mapping[str, Sequence[np.ndarray]], family: MetricFamily, *,
+                         baseline: str | None = None, n_resamples: int = 1000,
+                         trials: int = 10000, seed: int = 0, confidence: float = 0.95
+                         ) -> dict[str, dict[str, SeedMeanEstimate]]:
+    """system -> metric -> :class:`SeedMeanEstimate`.
+
+    ``systems``: row -> one (n, k) statistics matrix of ``family`` per seed, every matrix over
+    the same n reports in the same order. Without ``baseline`` only scores and CIs.
+    """
+    if baseline is not None and baseline not in systems:
+        raise ValueError(f"baseline {baseline!r} is not one of the systems: {', '.join(systems)}")
+    flat = {f"{s}\0{k}": np.asarray(st, dtype=np.float64)
+            for s, seeds in systems.items() for k, st in enumerate(seeds)}
+    samples = resampled_scores(flat, family, n_resamples=n_resamples, seed=seed)  # (B,) each
+    full = {key: family.score_from_stats(st) for key, st in flat.items()}
+
+    def seed_mean(s: str, source: Mapping[str, Mapping[str, object]], m: str):
+        return np.mean([np.asarray(source[f"{s}\0{k}"][m], dtype=np.float64)
+                        for k in range(len(systems[s]))], axis=0)
+
+    est = {s: {m: float(seed_mean(s, full, m)) for m in family.names} for s in systems}
+    boot = {s: {m: seed_mean(s, samples, m) for m in family.names} for s in systems}
+    p_values = _ar_p_values(systems, family, baseline, est, trials, seed)
+    out: dict[str, dict[str, SeedMeanEstimate]] = {}
+    for s in systems:
+        out[s] = {}
+        for m in family.names:
+            ci = percentile_interval(boot[s][m], confidence)
+            if baseline is None or s == baseline:
+                out[s][m] = SeedMeanEstimate(est[s][m], ci)
+                continue
+            p, why = p_values[s].get(m, (None, "not tested"))
+            out[s][m] = SeedMeanEstimate(
+                est[s][m], ci, est[s][m] - est[baseline][m],
+                percentile_interval(boot[s][m] - boot[baseline][m], confidence), p, why)
+    return out
+
+
+def _ar_p_values(systems: Mapping[str, Sequence[np.ndarray]], family: MetricFamily,
+                 baseline: str | None, est: Mapping[str, Mapping[str, float]], trials: int,
+                 seed: int) -> dict[str, dict[str, tuple[float | None, str | None]]]:
+    """system -> metric -> (two-sided AR p-value, or None and the reason)."""
+    out: dict[str, dict[str, tuple[float | None, str | None]]] = {s: {} for s in systems}
+    if baseline is None:
+        return out
+    base = [np.asarray(x, dtype=np.float64) for x in systems[baseline]]
+    pairs: dict[str, list[tuple[int, int]]] = {}
+    for s in systems:
+        if s == baseline:
+            continue
+        p = seed_pairs(len(systems[s]), len(base))
+        if p is None:
+            why = (f"not tested: {len(systems[s])} seeds against the baseline's {len(base)} "
+                   "(seeds pair only 1:1, 1:k or k:1)")
+            out[s] = {m: (None, why) for m in family.names}
+        else:
+            pairs[s] = p
+    if not pairs:
+        return out
+    observed = {s: {m: est[s][m] - est[baseline][m] for m in family.names} for s in pairs}
+    counts = {s: {m: 0 for m in family.names} for s in pairs}
+    n = len(base[0])
+    for masks in iter_swap_masks(n, trials, seed=seed):                    # (c, n) bool
+        for s, ps in pairs.items():
+            runs = [np.asarray(x, dtype=np.float64) for x in systems[s]]
+            diffs = [trial_differences(base[j], runs[i], family, masks) for i, j in ps]
+            for m in family.names:
+                mean_diff = np.mean([d[m] for d in diffs], axis=0)          # (c,)
+                counts[s][m] += int(at_least_as_extreme(mean_diff, observed[s][m]).sum())
+    for s in pairs:
+        out[s] = {m: ((counts[s][m] + 1) / (trials + 1), None) for m in family.names}
+    return out
+
+
+def holm_step(p_values: Sequence[float | None], alpha: float
+              ) -> list[tuple[float | None, bool | None]]:
+    """Holm-adjusted p-values of one family of comparisons and whether each is <= ``alpha``
+    (None where there is no p-value)."""
+    return [(q, None if q is None else q <= alpha) for q in holm_adjust(list(p_values))]
+
+
+def test_signature(metric: str, family: MetricFamily, *, n_resamples: int, trials: int,
+                   seed: int, confidence: float, alpha: float, holm_m: int,
+                   holm_scope: str = "table", holm_m_seed: int = 0) -> str:
+    """How the CI, p-values and significance markers of ``metric`` were obtained (the one
+    signature format of every significance result)."""
+    fields = (("test", "paired-ar"), ("trials", str(trials)), ("sided", "two"),
+              ("p", "(c+1)/(N+1)"), ("bs", str(n_resamples)),
+              ("ci", f"{confidence:g}-percentile"), ("seed", str(seed)), ("rng", "numpy-pcg64"),
+              ("seeds", SEED_STATISTIC), ("holm", f"{holm_scope}(m={holm_m})"),
+              ("alpha", f"{alpha:g}"), *resampling_fields(family))
+    if holm_m_seed:
+        fields += (("seed_test", SEED_TEST), ("seed_holm", f"table(m={holm_m_seed})"))
+    return str(Signature(metric, fields))
+
+
 
 
 @dataclass(frozen=True)
@@ -91,7 +230,8 @@ def compare_systems(systems: Mapping[str, Mapping[str, np.ndarray]],
                     n_resamples: int = 1000, trials: int = 10000, seed: int = 0,
                     confidence: float = 0.95, alpha: float = 0.05,
                     holm_scope: str = "table") -> Comparison:
-    """Compare every system with ``baseline`` on every metric of ``families``.
+    """Compare every system with ``baseline`` on every metric of ``families``: the engine with
+    one seed per system, then one Holm step over the table (or per metric).
 
     ``systems``: system -> family key -> (n, k) per-report statistics of that family (same n
     reports, same order, for every system); ``families``: family key -> family instance.
@@ -100,54 +240,34 @@ def compare_systems(systems: Mapping[str, Mapping[str, np.ndarray]],
         raise ValueError(f"baseline {baseline!r} is not one of the systems: {', '.join(systems)}")
     if holm_scope not in HOLM_SCOPES:
         raise ValueError(f"holm_scope must be one of {HOLM_SCOPES}, got {holm_scope!r}")
-    others = [s for s in systems if s != baseline]
     rows: list[dict] = []
     fam_of_metric: dict[str, MetricFamily] = {}
     for key, family in families.items():
-        stats = {s: systems[s][key] for s in systems}
-        boot = paired_bootstrap(stats, family, n_resamples=n_resamples, seed=seed,
-                                confidence=confidence, baseline=baseline)
-        ar = (randomization_tests(stats[baseline], {s: stats[s] for s in others}, family,
-                                  trials=trials, seed=seed) if others else {})
+        res = seed_mean_comparison({s: [systems[s][key]] for s in systems}, family,
+                                   baseline=baseline, n_resamples=n_resamples, trials=trials,
+                                   seed=seed, confidence=confidence)
         for m in family.names:
             fam_of_metric[m] = family
             for s in systems:
-                iv = boot.systems[s][m]
-                row = {"metric": m, "system": s, "estimate": iv.estimate, "ci": (iv.lo, iv.hi)}
+                e = res[s][m]
+                row = {"metric": m, "system": s, "estimate": e.estimate, "ci": e.ci}
                 if s != baseline:
-                    d = boot.differences[s][m]
-                    row.update(difference=d.estimate, difference_ci=(d.lo, d.hi),
-                               p_value=ar[s][m].p_value)
+                    row.update(difference=e.difference, difference_ci=e.difference_ci,
+                               p_value=e.p_value)
                 rows.append(row)
     tested = [i for i, r in enumerate(rows) if "p_value" in r]
     groups = ([tested] if holm_scope == "table" else
               [[i for i in tested if rows[i]["metric"] == m] for m in fam_of_metric])
     m_of: dict[str, int] = {}
     for g in groups:
-        for i, q in zip(g, holm_adjust([rows[i]["p_value"] for i in g])):
-            rows[i]["p_holm"] = q
-            rows[i]["significant"] = q is not None and q <= alpha
+        for i, (q, flag) in zip(g, holm_step([rows[i]["p_value"] for i in g], alpha)):
+            rows[i].update(p_holm=q, significant=flag)
             m_of[rows[i]["metric"]] = len(g)
-    signatures = {}
-    for m, family in fam_of_metric.items():
-        fields = (("test", "paired-ar"), ("trials", str(trials)), ("sided", "two"),
-                  ("bs", str(n_resamples)), ("ci", f"{confidence:g}-percentile"),
-                  ("seed", str(seed)), ("rng", "numpy-pcg64"),
-                  ("holm", f"{holm_scope}(m={m_of.get(m, 0)})"), ("alpha", f"{alpha:g}"),
-                  *resampling_fields(family))
-        signatures[m] = str(Signature(m, fields))
+    signatures = {m: test_signature(m, family, n_resamples=n_resamples, trials=trials, seed=seed,
+                                    confidence=confidence, alpha=alpha, holm_m=m_of.get(m, 0),
+                                    holm_scope=holm_scope)
+                  for m, family in fam_of_metric.items()}
     return Comparison(baseline, tuple(ComparisonRow(**r) for r in rows), signatures)
-
-
-def _family_key(metric: str) -> tuple[str, MetricFamily] | None:
-    ce = ce_family_of(metric)
-    if ce is not None:
-        return ce.convention.key, ce
-    for name in NLG_FAMILIES:
-        family = NLG_METRICS.get(name)()
-        if metric in family.names:
-            return name, family
-    return None
 
 
 def compare_runs(runs: Mapping[str, str | Path], *, baseline: str, n_resamples: int = 1000,
@@ -178,7 +298,7 @@ def compare_runs(runs: Mapping[str, str | Path], *, baseline: str, n_resamples: 
         frames[system] = frame.loc[ids]
     families: dict[str, MetricFamily] = {}
     for name, base in metrics[baseline].items():
-        found = _family_key(name)
+        found = family_of(name)
         if found is None or any(metrics[s].get(name, {}).get("value") is None for s in runs):
             continue
         for system in runs:
