@@ -21,7 +21,6 @@ from uarbench.metrics.rouge import RougeL
 from uarbench.stats.bootstrap import resampled_scores
 from uarbench.stats.randomization import trial_differences
 from uarbench.stats.resample import bootstrap_indices, swap_masks
-from uarbench.stats.sums import sum_scorer
 
 N = 60
 R = 4   # resamples / trials checked one by one
@@ -125,7 +124,7 @@ class MeanOfFirst(MetricFamily):
 
 
 class SumRatio(MeanOfFirst):
-    """Invariant to collapsing rows into their sum: scored from 1-row sums."""
+    """A function of column sums that does not say so (no score_from_sums): slow exact path."""
     family = "test-ratio"
 
     def score_from_stats(self, stats):
@@ -134,10 +133,10 @@ class SumRatio(MeanOfFirst):
 
 
 @pytest.mark.parametrize("family", [MeanOfFirst(), SumRatio()], ids=lambda f: f.family)
-def test_families_without_a_sum_scorer_are_still_exact(family):
+def test_families_without_score_from_sums_are_still_exact(family):
     rng = np.random.default_rng(0)
     sa, sb = rng.random((N, 2)) + 0.5, rng.random((N, 2)) + 0.5
-    assert (sum_scorer(family, sa) is None) == (family.family == "test-mean")
+    assert not family.scores_from_sums()
     fast = resampled_scores({"A": sa}, family, n_resamples=R, seed=1)["A"]["M"]
     for b, idx in enumerate(bootstrap_indices(N, R, seed=1)):
         assert fast[b] == pytest.approx(family.score_from_stats(sa[idx])["M"], rel=1e-12)
@@ -159,3 +158,24 @@ def test_meteor_resamples_from_summed_statistics_equal_the_jar_on_the_rows():
     fast = resampled_scores({"A": stats}, family, n_resamples=3, seed=0)["A"]["METEOR"]
     for b, idx in enumerate(bootstrap_indices(20, 3, seed=0)):
         assert fast[b] == pytest.approx(family.score_from_stats(stats[idx])["METEOR"], abs=1e-9)
+
+
+def test_every_builtin_family_owns_its_decomposition():
+    """score_from_sums of the full column sums is score_from_stats (each family, in its module)."""
+    from uarbench.metrics.radgraph import RadGraphF1
+    rng = np.random.default_rng(4)
+    families = [Bleu(), RougeL(), CiderD(), ClinicalEfficacy(), RadGraphF1()]
+    for family in families:
+        assert family.scores_from_sums(), family.family
+        if isinstance(family, ClinicalEfficacy):
+            ref = rng.choice([1.0, 0.0, np.nan], size=(N, len(OBSERVATIONS)))
+            stats = family.stats_from_labels(np.roll(ref, 1, axis=0), ref)
+        elif isinstance(family, RadGraphF1):
+            stats = rng.random((N, len(family.stat_names)))
+        else:
+            stats = family.stats(PRED_A, REFS)
+        full = family.score_from_stats(stats)
+        summed = family.score_from_sums(stats.sum(axis=0)[None, :], len(stats))
+        for name in family.names:
+            assert summed[name][0] == pytest.approx(full[name], rel=1e-12, abs=1e-15), name
+    assert CiderD().resampling_fields() == (("df", "full-test"),) and Bleu().resampling_fields() == ()

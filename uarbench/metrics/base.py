@@ -63,6 +63,24 @@ class MetricFamily(ABC):
     def score_from_stats(self, stats: np.ndarray) -> dict[str, float]:
         """Corpus scores (one per entry of ``names``) from a statistics matrix."""
 
+    def score_from_sums(self, sums: np.ndarray, n: int) -> dict[str, np.ndarray]:
+        """Scores of R row sets from their column sums (R, k) and row count n -> (R,) per name:
+        what scores thousands of bootstrap resamples or randomization trials at once
+        (:mod:`uarbench.stats`). A family whose score is a function of column sums overrides it,
+        equal to :meth:`score_from_stats` of the rows (tests/stats/test_resampled_scores.py);
+        without it, resampling rescores the rows themselves (exact, slow)."""
+        raise NotImplementedError(f"{self.family} does not score from column sums")
+
+    @classmethod
+    def scores_from_sums(cls) -> bool:
+        """Whether :meth:`score_from_sums` is implemented."""
+        return cls.score_from_sums is not MetricFamily.score_from_sums
+
+    def resampling_fields(self) -> tuple[tuple[str, str], ...]:
+        """Signature fields of a resampled score that differ from the full one (CIDEr: document
+        frequencies stay those of the full test set)."""
+        return ()
+
     def compute(self, *, predictions: Sequence[str], references: Sequence[str]) -> dict[str, float]:
         return self.score_from_stats(self.stats(predictions, references))
 

@@ -64,3 +64,18 @@ class Bleu(MetricFamily):
         if ratio < 1:
             bleus = [b * math.exp(1 - 1 / ratio) for b in bleus]
         return dict(zip(self.names, bleus))
+
+    def score_from_sums(self, sums: np.ndarray, n: int) -> dict[str, np.ndarray]:
+        """BleuScorer's corpus formula on summed clipped matches, guesses and lengths, vectorised
+        over row sets (same operations in the same order as :meth:`score_from_stats`)."""
+        tot = np.rint(np.atleast_2d(sums))   # integer counts, as pycocoevalcap sums ints
+        testlen, reflen = tot[:, 0], tot[:, 1]
+        guess, correct = tot[:, 2:2 + MAX_N], tot[:, 2 + MAX_N:2 + 2 * MAX_N]
+        bleu = np.ones(len(tot))
+        out = []
+        for k in range(MAX_N):
+            bleu = bleu * ((correct[:, k] + _TINY) / (guess[:, k] + _SMALL))
+            out.append(bleu ** (1.0 / (k + 1)))
+        ratio = (testlen + _TINY) / (reflen + _SMALL)
+        penalty = np.where(ratio < 1, np.exp(1 - 1 / ratio), 1.0)
+        return {name: b * penalty for name, b in zip(self.names, out)}

@@ -97,3 +97,11 @@ class CiderD(MetricFamily):
             raise ValueError(f"CIDEr needs a non-empty (n, 1) statistics matrix, "
                              f"got shape {stats.shape}")
         return {"CIDEr": float(np.mean(np.ascontiguousarray(stats[:, 0])))}
+
+    def score_from_sums(self, sums: np.ndarray, n: int) -> dict[str, np.ndarray]:
+        """The mean of per-report CIDEr-D over each row set, with the document frequencies of
+        the full test set (recomputing them per resample is not done: ``df:full-test``)."""
+        return {"CIDEr": np.atleast_2d(sums)[:, 0] / n}
+
+    def resampling_fields(self) -> tuple[tuple[str, str], ...]:
+        return (("df", "full-test"),)

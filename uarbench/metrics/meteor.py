@@ -233,6 +233,8 @@ def _floats(answer: str, what: str) -> list[float]:
         raise MeteorError(f"the METEOR jar answered {answer[:200]!r} to {what}") from None
 
 
+SUM_ROWS = 2000   # row sets per EVAL request of Meteor.score_from_sums
+
 @NLG_METRICS.register("METEOR")
 class Meteor(MetricFamily):
     family = "METEOR"
@@ -273,3 +275,11 @@ class Meteor(MetricFamily):
 
     def score_from_stats(self, stats: np.ndarray) -> dict[str, float]:
         return {"METEOR": self.segment_and_corpus(stats)[1]}
+
+    def score_from_sums(self, sums: np.ndarray, n: int) -> dict[str, np.ndarray]:
+        """The jar's corpus score aggregates summed statistics, so one row of sums sent as one
+        segment scores one row set; ``SUM_ROWS`` rows per EVAL request."""
+        sums = np.atleast_2d(sums)
+        parts = [self.segment_and_corpus(sums[lo:lo + SUM_ROWS])[0]
+                 for lo in range(0, len(sums), SUM_ROWS)]
+        return {"METEOR": np.concatenate(parts)}

@@ -357,6 +357,11 @@ class RadGraphF1(MetricFamily):
         means = stats.mean(axis=0)
         return {name: float(means[j]) for j, name in enumerate(self.names)}
 
+    def score_from_sums(self, sums: np.ndarray, n: int) -> dict[str, np.ndarray]:
+        """Means of the per-report scores over each row set."""
+        sums = np.atleast_2d(sums)
+        return {name: sums[:, j] / n for j, name in enumerate(self.names)}
+
     def compute_from_annotations(self, hyps: Iterable[Annotation],
                                  refs: Iterable[Annotation]) -> dict[str, float]:
         """Scores from annotations made elsewhere (no model needed)."""

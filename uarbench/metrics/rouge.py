@@ -164,3 +164,7 @@ class RougeL(MetricFamily):
             raise ValueError(f"ROUGE-L needs a non-empty (n, {len(self.stat_names)}) statistics "
                              f"matrix, got shape {stats.shape}")
         return {"ROUGE-L": float(np.mean(np.ascontiguousarray(stats[:, 0])))}
+
+    def score_from_sums(self, sums: np.ndarray, n: int) -> dict[str, np.ndarray]:
+        """The mean of per-report ROUGE-L F (column 0) over each row set."""
+        return {"ROUGE-L": np.atleast_2d(sums)[:, 0] / n}

@@ -1,7 +1,6 @@
 """Test-sample uncertainty and significance on per-report sufficient statistics.
 
 - :mod:`~uarbench.stats.resample`: the shared seeded bootstrap indices and AR swap masks;
-- :mod:`~uarbench.stats.sums`: scores of many resamples at once from summed statistics;
 - :mod:`~uarbench.stats.bootstrap`: paired bootstrap percentile CIs (Koehn 2004);
 - :mod:`~uarbench.stats.randomization`: paired approximate randomization (Riezler & Maxwell 2005);
 - :mod:`~uarbench.stats.holm`: Holm-Bonferroni across the comparisons of one table;

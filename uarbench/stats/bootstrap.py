@@ -2,7 +2,7 @@
 
 Every system is resampled with the same report indices (:mod:`uarbench.stats.resample`), so the
 interval of a difference to a baseline is paired. A resample's score is recomputed from summed
-per-report statistics (:mod:`uarbench.stats.sums`), never by averaging per-report scores of a
+per-report statistics (each family's ``score_from_sums``), never by averaging per-report scores of a
 corpus-level metric; all resamples are scored at once: counts (B, n) @ stats (n, k).
 
 Conventions (recorded by :func:`ci_signature`): ``n_resamples`` 1,000 (sacrebleu's default),
@@ -21,7 +21,6 @@ import numpy as np
 from uarbench.metrics.base import MetricFamily
 from uarbench.metrics.signature import Signature
 from uarbench.stats.resample import iter_bootstrap_counts
-from uarbench.stats.sums import resampling_fields, sum_scorer
 
 
 @dataclass(frozen=True)
@@ -67,7 +66,7 @@ def percentile_interval(samples: np.ndarray, confidence: float) -> tuple[float, 
 
 def ci_signature(family: MetricFamily, *, n_resamples: int, seed: int, confidence: float) -> str:
     fields = (("bs", str(n_resamples)), ("ci", f"{confidence:g}-percentile"),
-              ("seed", str(seed)), ("rng", "numpy-pcg64"), *resampling_fields(family))
+              ("seed", str(seed)), ("rng", "numpy-pcg64"), *family.resampling_fields())
     return str(Signature("paired-bootstrap", fields))
 
 
@@ -76,14 +75,12 @@ def resampled_scores(systems: Mapping[str, np.ndarray], family: MetricFamily, *,
     """system -> metric -> (n_resamples,) scores of the shared bootstrap resamples."""
     systems = check_stats(systems, family)
     n = len(next(iter(systems.values())))
-    scorers = {s: sum_scorer(family, st) for s, st in systems.items()}
     parts: dict[str, dict[str, list[np.ndarray]]] = {s: {m: [] for m in family.names}
                                                      for s in systems}
     for counts in iter_bootstrap_counts(n, n_resamples, seed=seed):       # (c, n)
         for s, st in systems.items():
-            scorer = scorers[s]
-            if scorer is not None:
-                scores = scorer(family, counts @ st, n)                   # sums (c, k)
+            if family.scores_from_sums():
+                scores = family.score_from_sums(counts @ st, n)           # sums (c, k)
             else:  # not a function of sums: score the resampled rows themselves
                 rows = [family.score_from_stats(np.repeat(st, c.astype(np.int64), axis=0))
                         for c in counts]

@@ -44,7 +44,6 @@ from uarbench.stats.holm import holm_adjust
 from uarbench.stats.randomization import at_least_as_extreme, trial_differences
 from uarbench.stats.resample import iter_swap_masks
 from uarbench.stats.seeds import SEED_TEST
-from uarbench.stats.sums import resampling_fields
 
 HOLM_SCOPES = ("table", "metric")
 SEED_STATISTIC = "per-seed-mean"
@@ -164,7 +163,7 @@ def test_signature(metric: str, family: MetricFamily, *, n_resamples: int, trial
               ("p", "(c+1)/(N+1)"), ("bs", str(n_resamples)),
               ("ci", f"{confidence:g}-percentile"), ("seed", str(seed)), ("rng", "numpy-pcg64"),
               ("seeds", SEED_STATISTIC), ("holm", f"{holm_scope}(m={holm_m})"),
-              ("alpha", f"{alpha:g}"), *resampling_fields(family))
+              ("alpha", f"{alpha:g}"), *family.resampling_fields())
     if holm_m_seed:
         fields += (("seed_test", SEED_TEST), ("seed_holm", f"table(m={holm_m_seed})"))
     return str(Signature(metric, fields))

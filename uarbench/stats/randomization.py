@@ -8,7 +8,7 @@ score(A). Defaults: N = 10,000 trials (sacrebleu), seed 0.
 
 Fast path: a trial's summed statistics are the base sums plus ``mask @ (stats_B - stats_A)``
 (the rows that moved), for all trials at once, then scored with
-:func:`uarbench.stats.sums.sum_scorer`. Differences within ``TIE_RTOL`` (relative) of the
+:meth:`MetricFamily.score_from_sums <uarbench.metrics.base.MetricFamily.score_from_sums>`. Differences within ``TIE_RTOL`` (relative) of the
 observed one count as at least as extreme, so that the order of floating-point summation can
 never decide a p-value (a trial that swaps only identical outputs is a tie, not a coin flip).
 Hand-written: no library runs approximate randomization on sufficient statistics.
@@ -24,7 +24,6 @@ from uarbench.metrics.base import MetricFamily
 from uarbench.metrics.signature import Signature
 from uarbench.stats.bootstrap import check_stats
 from uarbench.stats.resample import iter_swap_masks
-from uarbench.stats.sums import resampling_fields, sum_scorer
 
 TIE_RTOL = 1e-10
 
@@ -42,7 +41,7 @@ class RandomizationTest:
 
 def ar_signature(family: MetricFamily, *, trials: int, seed: int) -> str:
     fields = (("trials", str(trials)), ("sided", "two"), ("p", "(c+1)/(N+1)"),
-              ("seed", str(seed)), ("rng", "numpy-pcg64"), *resampling_fields(family))
+              ("seed", str(seed)), ("rng", "numpy-pcg64"), *family.resampling_fields())
     return str(Signature("paired-ar", fields))
 
 
@@ -59,12 +58,11 @@ def trial_differences(stats_a: np.ndarray, stats_b: np.ndarray, family: MetricFa
     """
     checked = check_stats({"a": stats_a, "b": stats_b}, family)
     a, b = checked["a"], checked["b"]
-    scorer = sum_scorer(family, a)
-    if scorer is not None and sum_scorer(family, b) is not None:
+    if family.scores_from_sums():
         n = len(a)
         moved = masks.astype(np.float64) @ (b - a)          # (c, k): what the swapped rows move
-        sa = scorer(family, a.sum(axis=0) + moved, n)
-        sb = scorer(family, b.sum(axis=0) - moved, n)
+        sa = family.score_from_sums(a.sum(axis=0) + moved, n)
+        sb = family.score_from_sums(b.sum(axis=0) - moved, n)
         return {m: np.asarray(sb[m], dtype=np.float64) - np.asarray(sa[m], dtype=np.float64)
                 for m in family.names}
     rows = []  # exact, slow: rescore the swapped rows themselves
