@@ -389,14 +389,14 @@ def convention_table(*, cleaning: str | None = None, metrics: Sequence[str] | No
 def _all_unavailable(reason: str, n: int, metrics: Sequence[str] | None, labeler: str | None,
                      ce_conventions: Sequence[CEConvention] | None,
                      signature_base: dict) -> dict[str, MetricResult]:
-    from uarbench.metrics.nlg import NLG_FAMILIES, signature
+    from uarbench.metrics.nlg import NLG_FAMILIES
     from uarbench.metrics.radgraph import RadGraphAnnotator, RadGraphF1
     results: dict[str, MetricResult] = {}
     families = [NLG_METRICS.get(f)() for f in (metrics or NLG_FAMILIES)]
     families.append(RadGraphF1(RadGraphAnnotator(None, "radgraph")))
     for family in families:
         for name in family.names:
-            results[name] = MetricResult(name, None, signature(family, name, n, signature_base),
+            results[name] = MetricResult(name, None, family.signature(name, n, signature_base),
                                          family.higher_is_better, unavailable=reason)
     if labeler is not None:
         results.update(unavailable_ce(reason, n, labeler_version=labeler,
@@ -465,7 +465,6 @@ def _radgraph(preds: list[str], refs: list[str], model: str | Path | None, model
               signature_base: dict) -> tuple[dict[str, MetricResult], pd.DataFrame | None,
                                              MetricFamily]:
     """RadGraph F1 results and per-report statistics (None when unavailable)."""
-    from uarbench.metrics.nlg import signature
     from uarbench.metrics.radgraph import RadGraphAnnotator, RadGraphF1
     family = RadGraphF1(RadGraphAnnotator(model, model_type))
     n = len(preds)
@@ -479,10 +478,10 @@ def _radgraph(preds: list[str], refs: list[str], model: str | Path | None, model
             reason = f"unavailable: {e}"
     if stats is None:
         reason = reason if reason.startswith("unavailable") else f"unavailable: {reason}"
-        return {name: MetricResult(name, None, signature(family, name, n, signature_base),
+        return {name: MetricResult(name, None, family.signature(name, n, signature_base),
                                    unavailable=reason) for name in family.names}, None, family
     values = family.score_from_stats(stats)
-    results = {name: MetricResult(name, values[name], signature(family, name, n, signature_base))
+    results = {name: MetricResult(name, values[name], family.signature(name, n, signature_base))
                for name in family.names}
     frame = pd.DataFrame(stats, columns=[f"{family.family}.{c}" for c in family.stat_names])
     return results, frame, family

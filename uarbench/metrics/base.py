@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
+import uarbench
+from uarbench.metrics.signature import Signature
 from uarbench.registry import Registry
 
 
@@ -50,10 +52,19 @@ class MetricFamily(ABC):
     impl: str = ""                 # goes into the signature, e.g. "uarbench-fast=pycocoevalcap-1.2"
     # how the statistic of a resample is formed; goes into the signature where it matters
     signature_fields: tuple[tuple[str, str], ...] = ()
+    version: str = f"uarbench-{uarbench.__version__}"   # of this implementation, in signatures
 
     def unavailable_reason(self) -> str | None:
         """None when the metric can run on this machine, else a one-line reason."""
         return None
+
+    def signature(self, name: str, n: int, base: Mapping[str, object]) -> str:
+        """The signature of metric ``name`` scored on ``n`` reports; ``base``: what the scoring
+        job fixed (convention, cleaning, references, ids), first."""
+        fields = tuple((str(k), str(v)) for k, v in base.items())
+        fields += (("n", str(n)), *self.signature_fields, ("impl", self.impl),
+                   ("version", self.version))
+        return str(Signature(name, fields))
 
     @abstractmethod
     def stats(self, predictions: Sequence[str], references: Sequence[str]) -> np.ndarray:

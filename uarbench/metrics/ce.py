@@ -34,7 +34,6 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-import uarbench
 from uarbench.data.chexpert import FIVE, OBSERVATIONS
 from uarbench.labeling.base import Labeler
 from uarbench.metrics.base import MetricFamily, MetricResult
@@ -224,6 +223,14 @@ class ClinicalEfficacy(MetricFamily):
         scores = self.score_from_sums(stats.sum(axis=0)[None, :], len(stats))
         return {k: float(v[0]) for k, v in scores.items()}
 
+    def signature(self, name: str, n: int, base, labeler: str = "") -> str:
+        """``CE-F1|labeler:...|unc:...|...``: the labeler and the CE convention first."""
+        metric = name.split("[", 1)[0]                                    # "CE-F1"
+        fields = (("labeler", labeler), *self.signature_fields,
+                  *((str(k), str(v)) for k, v in base.items()),
+                  ("n", str(n)), ("impl", self.impl), ("version", self.version))
+        return str(Signature(metric, fields))
+
     def columns(self) -> list[str]:
         """Column names of this family's statistics in per_report_stats.csv."""
         return [f"CE.{self.convention.binarisation}.{s}" for s in self.stat_names]
@@ -237,11 +244,7 @@ def ce_family_of(metric: str) -> ClinicalEfficacy | None:
 
 def ce_signature(family: ClinicalEfficacy, name: str, n: int, *, labeler_version: str,
                  signature_base: dict) -> str:
-    metric = name.split("[", 1)[0]                                    # "CE-F1"
-    fields = (("labeler", labeler_version), *family.signature_fields,
-              *((str(k), str(v)) for k, v in signature_base.items()),
-              ("n", str(n)), ("impl", family.impl), ("version", f"uarbench-{uarbench.__version__}"))
-    return str(Signature(metric, fields))
+    return family.signature(name, n, signature_base, labeler=labeler_version)
 
 
 def ce_families(conventions: Sequence[CEConvention] | None = None,

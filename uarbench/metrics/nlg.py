@@ -14,10 +14,8 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-import uarbench
 from uarbench.metrics import bleu, cider, meteor, rouge  # noqa: F401  (register the families)
-from uarbench.metrics.base import NLG_METRICS, MetricFamily, MetricResult, MetricUnavailable
-from uarbench.metrics.signature import Signature
+from uarbench.metrics.base import NLG_METRICS, MetricResult, MetricUnavailable
 from uarbench.timing import phase
 
 NLG_FAMILIES = ("BLEU", "METEOR", "ROUGE-L", "CIDEr")
@@ -38,13 +36,6 @@ def validate_pairs(predictions: Sequence[str], references: Sequence[str]) -> Non
         for i, text in enumerate(seq):
             if not isinstance(text, str):
                 raise ValueError(f"{what} {i} is a {type(text).__name__}, not a string")
-
-
-def signature(family: MetricFamily, name: str, n: int, signature_base: dict) -> str:
-    fields = tuple((str(k), str(v)) for k, v in signature_base.items())
-    fields += (("n", str(n)), *family.signature_fields, ("impl", family.impl),
-               ("version", f"uarbench-{uarbench.__version__}"))
-    return str(Signature(name, fields))
 
 
 def score_nlg(predictions: Sequence[str], references: Sequence[str], *,
@@ -75,12 +66,12 @@ def score_nlg(predictions: Sequence[str], references: Sequence[str], *,
                 reason = f"unavailable: {e}"
         if reason is not None:
             for name in family.names:
-                results[name] = MetricResult(name, None, signature(family, name, n, signature_base),
+                results[name] = MetricResult(name, None, family.signature(name, n, signature_base),
                                              family.higher_is_better, unavailable=reason)
             continue
         for name in family.names:
             results[name] = MetricResult(name, float(scores[name]),
-                                         signature(family, name, n, signature_base),
+                                         family.signature(name, n, signature_base),
                                          family.higher_is_better)
         for j, stat in enumerate(family.stat_names):
             columns[f"{family.family}.{stat}"] = stats[:, j]
