@@ -31,14 +31,14 @@ encode / decode_step for decoding, checkpoints that store their config).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
-from typing import Any
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from uarbench.configs import FrozenConfig
 from uarbench.errors import UarbenchError
 from uarbench.models import ConfigCheckpoint, register_model
 from uarbench.models.layers import (FeedForward, MultiHeadAttention, SinusoidalPositions,
@@ -52,7 +52,7 @@ LN_EPS = 1e-6
 
 # --- configs ---------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class EncoderDecoderConfig:
+class EncoderDecoderConfig(FrozenConfig):
     """Fields every R2Gen-lineage baseline has: the Transformer, text and image settings."""
     # --- Transformer (R2Gen: 3 layers, d 512, d_ff 512, 8 heads, dropout 0.1) ---
     d_model: int = 512
@@ -105,16 +105,6 @@ class EncoderDecoderConfig:
         """L, the patches the decoder attends to: 2 views x 7 x 7 = 98 in the paper setting."""
         return self.n_views * self.cnn_grid ** 2
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict):
-        from uarbench.config import config_from_dict
-        return config_from_dict(cls, data)
-
-    def replace(self, **changes):
-        return replace(self, **changes)
 
 
 # the cpu-small sizes of UARConfig.cpu_small (d 128 with 4 heads, 2 layers, 64 px crops from 72,

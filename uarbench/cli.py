@@ -177,7 +177,7 @@ def _input_file_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_train(a: argparse.Namespace) -> int:
-    from uarbench.config import apply_overrides
+    from uarbench.configs import apply_overrides
     from uarbench.config import default_synth_config
     from uarbench.data.datasets import load_dataset
     from uarbench.models import MODELS
@@ -409,7 +409,8 @@ def build_parser() -> argparse.ArgumentParser:
     _dataset_args(tr)
     tr.add_argument("--out", type=Path, required=True)
     tr.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                    help="model config override, e.g. --set lsu=false --set fusion=add")
+                    help="model config override, e.g. --set lsu=false --set fusion=add "
+                         "--set vq.steps=50 (a nested field by its dotted name)")
     tr.add_argument("--train-set", action="append", default=[], metavar="FIELD=VALUE",
                     help="training config override, e.g. --train-set epochs_stage1=3")
     tr.add_argument("--device", choices=("cpu", "cuda", "auto"))

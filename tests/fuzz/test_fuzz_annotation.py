@@ -21,7 +21,6 @@ import json
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from PIL.Image import DecompressionBombError
 
 from fuzzlib import (EITHER, JPEG, MIN_CASES, MUST_FAIL, MUST_PASS, PNG, PNG_TRAILER, Tally, check,
                      cut, fuzz_settings, insert, png_header_only, scratch)

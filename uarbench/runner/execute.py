@@ -19,7 +19,8 @@ from uarbench.errors import UarbenchError
 from uarbench.io import atomic_write_jsonl, atomic_write_text, remove_temp_files
 from uarbench.runner.lock import RunBusy, run_lock
 from uarbench.runner.record import RUN_JSON, read_complete, spec_dict, write_run_record
-from uarbench.runner.suite import RunSpec, apply_mapping, thaw
+from uarbench.configs import apply_overrides
+from uarbench.runner.suite import RunSpec, thaw
 from uarbench.timing import collect, phase
 
 ERROR_LOG = "error.log"
@@ -64,9 +65,9 @@ def resolved_configs(spec: RunSpec):
     from uarbench.training.config import TrainConfig
     cls = MODELS.get(spec.model)
     preset = spec.preset.replace("-", "_")
-    model_cfg = apply_mapping(getattr(cls.config_class, preset)(), dict(spec.model_set),
+    model_cfg = apply_overrides(getattr(cls.config_class, preset)(), dict(spec.model_set),
                               what=f"{spec.name}.set")
-    train_cfg = apply_mapping(getattr(TrainConfig, preset)(), dict(spec.train_set),
+    train_cfg = apply_overrides(getattr(TrainConfig, preset)(), dict(spec.train_set),
                               what=f"{spec.name}.train").replace(seed=spec.seed, device=spec.device)
     return model_cfg, train_cfg
 

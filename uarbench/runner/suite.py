@@ -21,6 +21,7 @@ from typing import Any
 
 from uarbench.conventions.base import DEFAULT_CONVENTION
 from uarbench.config import BenchmarkFile, load_benchmark
+from uarbench.configs import apply_overrides
 from uarbench.errors import UarbenchError
 
 PRESETS = ("cpu-small", "paper")
@@ -178,7 +179,7 @@ def _check_row(key: str, row: Row, tables: dict, model_cls: type) -> list[str]:
                                    ("train", _cpu_small(TrainConfig),
                                     {**tables["train"], **row.train})):
             try:
-                apply_mapping(cfg, mapping, what=f"{key}.{what}")
+                apply_overrides(cfg, mapping, what=f"{key}.{what}")
             except UarbenchError as e:
                 problems.append(e.problem.rstrip("."))
         if row.params:
@@ -186,30 +187,6 @@ def _check_row(key: str, row: Row, tables: dict, model_cls: type) -> list[str]:
     elif row.set or row.train:
         problems.append(f"{key}: model {row.model!r} is not trained; use params, not set / train")
     return problems
-
-
-def apply_mapping(cfg, mapping: dict, *, what: str):
-    """A copy of the frozen config ``cfg`` with ``mapping``'s fields (TOML-typed values checked
-    against the field's current type; an int is accepted for a float)."""
-    from dataclasses import fields, is_dataclass, replace
-    known = {f.name for f in fields(cfg)}
-    bad = [k for k in mapping if k not in known]
-    if bad:
-        raise UarbenchError(f"{what}: unknown field(s) {', '.join(map(repr, bad))}.",
-                            fix=f"use fields of {type(cfg).__name__}: {', '.join(sorted(known))}.")
-    nested = {}
-    for k, v in mapping.items():
-        cur = getattr(cfg, k)
-        if is_dataclass(cur) and isinstance(v, dict):
-            nested[k] = apply_mapping(cur, v, what=f"{what}.{k}")
-            continue
-        ok = (cur is None or v is None or type(v) is type(cur)
-              or (isinstance(cur, float) and type(v) is int))
-        if not ok:
-            raise UarbenchError(f"{what}.{k} must be {type(cur).__name__}, got {v!r}.",
-                                fix="give a value of that type.")
-    return replace(cfg, **{k: (float(v) if isinstance(getattr(cfg, k), float) and v is not None
-                               else v) for k, v in mapping.items() if k not in nested}, **nested)
 
 
 def expand_suite(suite: Suite, *, bench: BenchmarkFile | None = None, dataset: str | None = None,

@@ -2,15 +2,16 @@
 (UAR_SPEC.md §5-6). Presets mirror the model presets: ``paper`` and ``cpu_small``."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Literal
 
+from uarbench.configs import FrozenConfig
 from uarbench.errors import UarbenchError
 from uarbench.training.decoding import DecodeConfig
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(FrozenConfig):
     epochs_stage1: int = 30
     epochs_stage2: int = 10             # used only when the model trains in two stages
     batch_size: int = 16
@@ -65,14 +66,3 @@ class TrainConfig:
                      lr_image_tokens=1e-2, lr_decay=0.85, grad_clip=1.0, threads=1,
                      eval_batch_size=64)
         return cls(**{**small, **kw})
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
-        from uarbench.config import config_from_dict
-        return config_from_dict(cls, d, {"decode": DecodeConfig, "select_decode": DecodeConfig})
-
-    def replace(self, **changes) -> "TrainConfig":
-        return replace(self, **changes)

@@ -51,6 +51,7 @@ from typing import Literal, Protocol, runtime_checkable
 import torch
 from torch import Tensor
 
+from uarbench.configs import FrozenConfig
 from uarbench.errors import UarbenchError
 
 __all__ = ["Decodable", "DecodeConfig", "decode", "greedy_search", "beam_search"]
@@ -71,7 +72,7 @@ class Decodable(Protocol):
 
 
 @dataclass(frozen=True)
-class DecodeConfig:
+class DecodeConfig(FrozenConfig):
     """How to decode. The defaults are R2Gen's test-time setting used by UAR.
 
     method:         "beam" or "greedy".

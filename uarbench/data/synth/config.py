@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
+from uarbench.configs import FrozenConfig
 from uarbench.errors import UarbenchError
 
 # v2: "the lungs are free of focal airspace disease" is labelled Lung Opacity negative (it was
@@ -18,7 +19,7 @@ SPLITS: tuple[str, ...] = ("train", "val", "test")
 
 
 @dataclass(frozen=True)
-class SynthConfig:
+class SynthConfig(FrozenConfig):
     """Split sizes, image size in pixels (square), master seed and generator version."""
 
     n_train: int = 600
@@ -63,9 +64,6 @@ class SynthConfig:
     @property
     def n_total(self) -> int:
         return self.n_train + self.n_val + self.n_test
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
     def cache_key(self) -> str:
         """First 16 hex digits of the sha256 of the fields (canonical JSON)."""

@@ -8,9 +8,10 @@ paper's Tables 2-4: ``lsu`` (rows a/e), ``cra_integration`` and ``cra_global_los
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Literal
 
+from uarbench.configs import FrozenConfig
 from uarbench.errors import UarbenchError
 
 BasisKind = Literal["orthogonal", "uniform", "normal"]
@@ -21,7 +22,7 @@ NegativesKind = Literal["hardest", "all"]
 
 
 @dataclass(frozen=True)
-class VQConfig:
+class VQConfig(FrozenConfig):
     """The offline `learned` image tokenizer (a small VQ-VAE, spec §2). Its codebook size is
     UARConfig.codebook_size, so the two cannot disagree."""
     hidden: int = 64            # conv channels of encoder and decoder
@@ -33,7 +34,7 @@ class VQConfig:
 
 
 @dataclass(frozen=True)
-class UARConfig:
+class UARConfig(FrozenConfig):
     # --- ablation switches (paper Tables 2-4) ---
     lsu: bool = True                    # False: ResNet patch features, the paper's Base path
     cra_integration: bool = True        # apply CRA (Eqs. 6-9); False: F = E
@@ -155,15 +156,3 @@ class UARConfig:
                      cnn_arch="resnet18", cnn_width=16,
                      vq=VQConfig(hidden=32, embed_dim=32, steps=300, lr=2e-3, restart_every=50))
         return cls(**{**small, **overrides})
-
-    # --- checkpoints store their config ---
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "UARConfig":
-        from uarbench.config import config_from_dict
-        return config_from_dict(cls, data, {"vq": VQConfig})
-
-    def replace(self, **changes) -> "UARConfig":
-        return replace(self, **changes)
