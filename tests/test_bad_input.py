@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from uarbench.cli import main
-from uarbench.config import load_benchmark
+from uarbench.benchmark import load_benchmark
 from uarbench.data.r2gen import read_annotation
 from uarbench.errors import UarbenchError
 from uarbench.runner.record import read_complete

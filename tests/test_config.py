@@ -1,6 +1,6 @@
 import pytest
 
-from uarbench.config import DEFAULT_PATH, load_benchmark
+from uarbench.benchmark import DEFAULT_PATH, load_benchmark
 from uarbench.errors import UarbenchError
 
 

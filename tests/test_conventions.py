@@ -10,7 +10,7 @@ import pytest
 
 from conftest import write_release
 from uarbench.cli import main
-from uarbench.config import load_benchmark
+from uarbench.benchmark import load_benchmark
 from uarbench.conventions import CONVENTIONS, ORDER, make_convention
 from uarbench.errors import UarbenchError
 from uarbench.evaluate import convention_table, evaluate

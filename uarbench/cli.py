@@ -28,7 +28,7 @@ def _dataset_args(p: argparse.ArgumentParser, required: bool = False) -> None:
 
 
 def cmd_data_info(a: argparse.Namespace) -> int:
-    from uarbench.config import default_synth_config
+    from uarbench.benchmark import default_synth_config
     from uarbench.data.datasets import load_dataset
     # the check decodes every image once (a text file named .png, a PNG cut short)
     ds = load_dataset(a.dataset, a.data_root, image_check="none" if a.no_images else "open",
@@ -60,7 +60,7 @@ def cmd_data_synth(a: argparse.Namespace) -> int:
 
 
 def cmd_predict(a: argparse.Namespace) -> int:
-    from uarbench.config import default_synth_config
+    from uarbench.benchmark import default_synth_config
     from uarbench.data.datasets import load_dataset
     from uarbench.predict import predict
     ds = load_dataset(a.dataset, a.data_root, image_check="none",
@@ -71,7 +71,7 @@ def cmd_predict(a: argparse.Namespace) -> int:
 
 
 def cmd_eval(a: argparse.Namespace) -> int:
-    from uarbench.config import find_benchmark_file, load_benchmark
+    from uarbench.benchmark import find_benchmark_file, load_benchmark
     from uarbench.evaluate import evaluate
     from uarbench.report_files import ColumnChoice
     bench = load_benchmark() if find_benchmark_file() else None
@@ -178,7 +178,7 @@ def _input_file_args(p: argparse.ArgumentParser) -> None:
 
 def cmd_train(a: argparse.Namespace) -> int:
     from uarbench.configs import apply_overrides
-    from uarbench.config import default_synth_config
+    from uarbench.benchmark import default_synth_config
     from uarbench.data.datasets import load_dataset
     from uarbench.models import MODELS
     from uarbench.training.config import TrainConfig
@@ -276,7 +276,7 @@ def cmd_run(a: argparse.Namespace) -> int:
 
 
 def cmd_ls(a: argparse.Namespace) -> int:
-    from uarbench.config import load_benchmark
+    from uarbench.benchmark import load_benchmark
     from uarbench.data.datasets import DATASETS
     from uarbench.metrics.nlg import NLG_FAMILIES
     from uarbench.models import MODELS
@@ -295,7 +295,7 @@ def cmd_ls(a: argparse.Namespace) -> int:
 
 
 def cmd_validate(a: argparse.Namespace) -> int:
-    from uarbench.config import load_benchmark
+    from uarbench.benchmark import load_benchmark
     from uarbench.runner import load_suites
     bench = load_benchmark(a.file)
     suites = load_suites(bench)

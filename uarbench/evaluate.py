@@ -26,7 +26,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from uarbench import faults
-from uarbench.config import default_synth_config
+from uarbench.benchmark import default_synth_config
 from uarbench.conventions import DEFAULT_CONVENTION, Convention, make_convention
 from uarbench.data.chexpert import OBSERVATIONS
 from uarbench.data.datasets import Dataset, load_dataset

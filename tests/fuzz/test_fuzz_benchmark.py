@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from fuzzlib import (EITHER, MIN_CASES, MUST_FAIL, MUST_PASS, Tally, check, cut, fuzz_settings,
                      insert, scratch)
-from uarbench.config import load_benchmark
+from uarbench.benchmark import load_benchmark
 from uarbench.runner.suite import load_suites
 
 N_CASES = 200

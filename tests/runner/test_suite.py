@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from uarbench.config import load_benchmark
+from uarbench.benchmark import load_benchmark
 from uarbench.errors import UarbenchError
 from uarbench.runner import expand_suite, load_suites
 from uarbench.runner.execute import resolved_configs

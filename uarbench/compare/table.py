@@ -405,7 +405,7 @@ def _under_convention(folders: list[RunFolder], convention: str,
 
 def _suite_row_order(suite: str, benchmark: str | Path | None) -> list[str]:
     """Row names of ``suite`` in benchmark.toml order; [] when no benchmark file declares it."""
-    from uarbench.config import find_benchmark_file, load_benchmark
+    from uarbench.benchmark import find_benchmark_file, load_benchmark
     path = find_benchmark_file(benchmark)
     if path is None or not path.is_file():
         if benchmark is not None:

@@ -78,7 +78,7 @@ def load_dataset(name: str, data_root: str | Path | None = None, *,
     For ``synth-cxr`` without a ``data_root`` the build ``synth_config`` (a SynthConfig; None =
     its defaults) is generated on demand into the cache (``$UARBENCH_CACHE`` or
     ~/.cache/uarbench) and reused afterwards. The build benchmark.toml names is the caller's to
-    pass (:func:`uarbench.config.default_synth_config`): data sits below the benchmark layer.
+    pass (:func:`uarbench.benchmark.default_synth_config`): data sits below the benchmark layer.
     """
     spec = DATASETS.get(name)
     if data_root is None:

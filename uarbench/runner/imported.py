@@ -47,7 +47,7 @@ def import_outputs(pred_file: str | Path, *, name: str, out: str | Path, dataset
     the dataset's split when ``data_root`` is given (or the dataset is generated), else the
     file's own reference column. ``scoring``: further :func:`uarbench.evaluate.evaluate`
     arguments (labeler, bootstrap, ...)."""
-    from uarbench.config import default_synth_config, find_benchmark_file, load_benchmark
+    from uarbench.benchmark import default_synth_config, find_benchmark_file, load_benchmark
     from uarbench.data.datasets import DATASETS, load_dataset
     from uarbench.evaluate import evaluate, scoring_job
     if not _NAME.match(name):

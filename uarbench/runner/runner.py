@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from uarbench.config import load_benchmark
+from uarbench.benchmark import load_benchmark
 from uarbench.errors import UarbenchError
 from uarbench.io import atomic_write_json
 from uarbench.runner.execute import RunOutcome, execute_run, load_run_dataset, resolved_configs, status_of

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from uarbench.conventions.base import DEFAULT_CONVENTION
-from uarbench.config import BenchmarkFile, load_benchmark
+from uarbench.benchmark import BenchmarkFile, load_benchmark
 from uarbench.configs import apply_overrides
 from uarbench.errors import UarbenchError
 
