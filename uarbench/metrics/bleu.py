@@ -50,24 +50,14 @@ class Bleu(MetricFamily):
         if stats.ndim != 2 or stats.shape[1] != len(self.stat_names) or len(stats) == 0:
             raise ValueError(f"BLEU needs a non-empty (n, {len(self.stat_names)}) statistics "
                              f"matrix, got shape {stats.shape}")
-        # column sums of integer counts, as Python ints (pycocoevalcap sums ints)
-        tot = [int(round(v)) for v in stats.sum(axis=0).tolist()]
-        testlen, reflen = tot[0], tot[1]
-        guess, correct = tot[2:2 + MAX_N], tot[2 + MAX_N:]
-        # same operations, in the same order, as BleuScorer.compute_score
-        bleus = []
-        bleu = 1.0
-        for k in range(MAX_N):
-            bleu *= float(correct[k] + _TINY) / (guess[k] + _SMALL)
-            bleus.append(bleu ** (1.0 / (k + 1)))
-        ratio = (testlen + _TINY) / (reflen + _SMALL)
-        if ratio < 1:
-            bleus = [b * math.exp(1 - 1 / ratio) for b in bleus]
-        return dict(zip(self.names, bleus))
+        scores = self.score_from_sums(stats.sum(axis=0)[None, :], len(stats))
+        return {name: float(v[0]) for name, v in scores.items()}
 
     def score_from_sums(self, sums: np.ndarray, n: int) -> dict[str, np.ndarray]:
-        """BleuScorer's corpus formula on summed clipped matches, guesses and lengths, vectorised
-        over row sets (same operations in the same order as :meth:`score_from_stats`)."""
+        """BleuScorer.compute_score's corpus formula (the only copy of it here) on summed
+        clipped matches, guesses and lengths, for R row sets at once: the same IEEE operations
+        in the same order as pycocoevalcap's Python floats (``math.exp``, not numpy's, for the
+        brevity penalty), so a corpus score is bit-identical to pycocoevalcap's."""
         tot = np.rint(np.atleast_2d(sums))   # integer counts, as pycocoevalcap sums ints
         testlen, reflen = tot[:, 0], tot[:, 1]
         guess, correct = tot[:, 2:2 + MAX_N], tot[:, 2 + MAX_N:2 + 2 * MAX_N]
@@ -77,5 +67,5 @@ class Bleu(MetricFamily):
             bleu = bleu * ((correct[:, k] + _TINY) / (guess[:, k] + _SMALL))
             out.append(bleu ** (1.0 / (k + 1)))
         ratio = (testlen + _TINY) / (reflen + _SMALL)
-        penalty = np.where(ratio < 1, np.exp(1 - 1 / ratio), 1.0)
+        penalty = np.array([math.exp(1 - 1 / r) if r < 1 else 1.0 for r in ratio.tolist()])
         return {name: b * penalty for name, b in zip(self.names, out)}
