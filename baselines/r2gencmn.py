@@ -29,7 +29,7 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
-from baselines.r2gen import CPU_SMALL, EncoderDecoderBaseline, EncoderDecoderConfig
+from baselines.encoder_decoder import CPU_SMALL, EncoderDecoderBaseline, EncoderDecoderConfig
 from uarbench.models import register_model
 from uarbench.models.layers import SinusoidalPositions, TransformerDecoder
 
