@@ -1,5 +1,5 @@
 """Sanity floor ``nn_retrieval``: the cleaned report of the most similar training study, by cosine
-similarity of image features (UAR_SPEC.md §9). A generator that does not beat it writes no more
+similarity of image features (docs/spec.md §9). A generator that does not beat it writes no more
 than the closest training report would.
 
 Features (``features=``):

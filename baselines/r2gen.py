@@ -1,5 +1,5 @@
 """R2Gen (Chen et al., EMNLP 2020, "Generating Radiology Reports via Memory-driven Transformer"),
-the baseline every radiology report generation table starts from (UAR_SPEC.md §9).
+the baseline every radiology report generation table starts from (docs/spec.md §9).
 
     V = Encoder(CNN patches of each view)            # ResNet-101, 7x7 patches per 224 px view
     e_t = Embed(w_t) * sqrt(d) + PE(t)

@@ -1,5 +1,5 @@
 """R2GenCMN (Chen et al., ACL 2021, "Cross-modal Memory Networks for Radiology Report
-Generation"), the second baseline of UAR's tables (UAR_SPEC.md §9).
+Generation"), the second baseline of UAR's tables (docs/spec.md §9).
 
     m in R^{N x d}, one learned memory matrix shared by both modalities
     r(x) = TopKAttention(query=x, key=m, value=m)                            # k = 32

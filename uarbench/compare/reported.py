@@ -2,7 +2,7 @@
 
 Source of every number: the UAR paper (Li et al., "Unify, Align and Refine: Multi-Level Semantic
 Alignment for Radiology Report Generation", ICCV 2023) as transcribed in
-docs/UAR_SPEC.md §8 — Table 1 (main results, IU-Xray and MIMIC-CXR test), Table 2 (ablation,
+docs/spec.md §8 — Table 1 (main results, IU-Xray and MIMIC-CXR test), Table 2 (ablation,
 IU-Xray: BLEU-1 / BLEU-4 / CIDEr only), Tables 3 and 4 (basis and fusion: BLEU-4 only). The
 basis and fusion tables are on IU-Xray: their default settings (orthogonal basis, dual gate)
 report the same BLEU-4 (0.200) as UAR on IU-Xray. R2GenCMN's MIMIC-CXR BLEU-4 is from its own
@@ -56,7 +56,7 @@ NLG7 = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr")
 ABLATION = ("BLEU-1", "BLEU-4", "CIDEr")
 B4 = ("BLEU-4",)
 
-# (dataset, suite) -> reported rows; UAR_SPEC §8
+# (dataset, suite) -> reported rows; docs/spec.md §8
 PAPER_ROWS: dict[tuple[str, str], tuple[ReportedRow, ...]] = {
     ("iu_xray", "main"): (
         _row("UAR", "uar", "iu_xray", NLG7, (0.530, 0.365, 0.263, 0.200, 0.218, 0.405, 0.501)),

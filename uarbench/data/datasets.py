@@ -1,6 +1,6 @@
 """Dataset specifications (registered by name) and loading them into :class:`Dataset`.
 
-``iu_xray`` and ``mimic_cxr`` follow the R2Gen release conventions (UAR_SPEC.md section 7);
+``iu_xray`` and ``mimic_cxr`` follow the R2Gen release conventions (docs/spec.md §7);
 ``synth-cxr`` is the embedded default, generated on demand and cached by its parameters. All
 three are read by the same R2Gen-format reader.
 """

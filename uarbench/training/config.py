@@ -1,5 +1,5 @@
 """TrainConfig: optimiser, schedule, stages, selection and decoding of one training run
-(UAR_SPEC.md §5-6). Presets mirror the model presets: ``paper`` and ``cpu_small``."""
+(docs/spec.md §5-6). Presets mirror the model presets: ``paper`` and ``cpu_small``."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -16,7 +16,7 @@ class TrainConfig(FrozenConfig):
     epochs_stage2: int = 10             # used only when the model trains in two stages
     batch_size: int = 16
     lr: float = 1e-4                    # AdamW, everything but the image side
-    lr_image: float = 5e-5              # image-side embeddings / CNN (spec §6)
+    lr_image: float = 5e-5              # image-side embeddings / CNN (docs/spec.md §6)
     lr_image_tokens: float | None = None  # LSU's visual-token table W_I (+ its positions); None = lr_image
     weight_decay: float = 5e-5
     lr_decay: float = 0.8               # step decay, once per epoch

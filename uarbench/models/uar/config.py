@@ -1,6 +1,6 @@
 """UARConfig: the one input of the UAR model (Li et al., ICCV 2023, arXiv 2303.15932).
 
-Every value the paper fixes or this project decides (docs/UAR_SPEC.md) is a field here with the
+Every value the paper fixes or this project decides (docs/spec.md) is a field here with the
 spec's default, so a run records exactly what it trained. The ablation switches reproduce the
 paper's Tables 2-4: ``lsu`` (rows a/e), ``cra_integration`` and ``cra_global_loss`` (rows b-d),
 ``tir`` and ``two_stage`` (row f vs full UAR), ``basis`` (Table 3) and ``fusion`` (Table 4).
@@ -23,8 +23,8 @@ NegativesKind = Literal["hardest", "all"]
 
 @dataclass(frozen=True)
 class VQConfig(FrozenConfig):
-    """The offline `learned` image tokenizer (a small VQ-VAE, spec §2). Its codebook size is
-    UARConfig.codebook_size, so the two cannot disagree."""
+    """The offline `learned` image tokenizer (a small VQ-VAE, docs/spec.md §2). Its codebook
+    size is UARConfig.codebook_size, so the two cannot disagree."""
     hidden: int = 64            # conv channels of encoder and decoder
     embed_dim: int = 64         # dimension of a codebook vector
     commitment: float = 0.25    # beta of the commitment loss (van den Oord et al. 2017)
@@ -43,7 +43,7 @@ class UARConfig(FrozenConfig):
     two_stage: bool = True              # False = ablation row (f): TIR from the start, l3 = 1
     basis: BasisKind = "orthogonal"
     fusion: FusionKind = "dual_gate"
-    # --- Transformer (spec §1 decision, R2Gen lineage) ---
+    # --- Transformer (docs/spec.md §1 decision, R2Gen lineage) ---
     d_model: int = 512
     n_heads: int = 8
     d_ff: int = 512
@@ -69,13 +69,13 @@ class UARConfig(FrozenConfig):
     cnn_arch: ResNetArch = "resnet101"  # Base path backbone (R2Gen: ResNet-101)
     cnn_weights: str | None = None      # torchvision state-dict file; None = random init
     cnn_width: int = 64                 # stem / first-stage channels (torchvision 64; weights need 64)
-    # --- CRA (spec §3) ---
+    # --- CRA (docs/spec.md §3) ---
     basis_size: int = 2048
     basis_seed: int = 0
     cra_heads: int = 8
     triplet_margin: float = 0.2
     triplet_negatives: NegativesKind = "hardest"  # Eq. 10 (paper) | "all": VSE0 mean hinge
-    # --- TIR (spec §4) ---
+    # --- TIR (docs/spec.md §4) ---
     tir_k: float = 1000.0
     # --- losses: L = l1 CE + l2 L_Global + l3 L_Mask (Eq. 13); stage 1 uses no mask ---
     l1: float = 1.0
@@ -124,7 +124,7 @@ class UARConfig(FrozenConfig):
     # --- presets ---
     @classmethod
     def paper(cls, **overrides) -> "UARConfig":
-        """The paper's IU-Xray setting (spec §1-§4): d 512, 8 heads, d_ff 512, 3 layers,
+        """The paper's IU-Xray setting (docs/spec.md §1-§4): d 512, 8 heads, d_ff 512, 3 layers,
         112 px crops from 128, basis 2048, codebook 8192."""
         return cls(**overrides)
 

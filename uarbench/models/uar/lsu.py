@@ -7,7 +7,7 @@ output); the model only sees token ids (B, V, h, w). Two backends share :class:`
 * :class:`DalleTokenizer` - the paper's choice, OpenAI's DALL-E dVAE encoder, loaded from a file
   the user supplies (its weights cannot be downloaded here);
 * :class:`LearnedVQTokenizer` - the offline default, a small VQ-VAE fitted on the training
-  split's images only, then frozen (spec §2).
+  split's images only, then frozen (docs/spec.md §2).
 """
 from __future__ import annotations
 
@@ -247,7 +247,7 @@ def build_tokenizer(cfg: UARConfig) -> ImageTokenizer:
 
 
 class VisualTokenEmbedding(nn.Module):
-    """E(I) = W_I[token] + learned 2-D position + view embedding (spec §2 decision)."""
+    """E(I) = W_I[token] + learned 2-D position + view embedding (docs/spec.md §2 decision)."""
 
     def __init__(self, codebook_size: int, d_model: int, grid: int, n_views: int, dropout: float) -> None:
         super().__init__()

@@ -1,5 +1,5 @@
 """A small VQ-VAE (van den Oord et al. 2017): the offline stand-in for the DALL-E dVAE that
-gives UAR its discrete visual tokens (paper §3.2; spec §2 `learned` backend).
+gives UAR its discrete visual tokens (paper §3.2; docs/spec.md §2 `learned` backend).
 
 Like the dVAE it downsamples by 8, so a 112 px view becomes 14 x 14 tokens. Plain VQ with a
 straight-through gradient, codebook loss and commitment loss; unused codes are re-seeded from
