@@ -14,7 +14,7 @@ from uarbench.cli import main
 from uarbench.benchmark import load_benchmark
 from uarbench.data.r2gen import read_annotation
 from uarbench.errors import UarbenchError
-from uarbench.runner.record import read_complete
+from uarbench.store import read_complete
 from uarbench.textfiles import read_rows, read_texts
 
 DEEP = 100_000

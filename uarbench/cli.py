@@ -128,9 +128,9 @@ def cmd_import(a: argparse.Namespace) -> int:
                           columns=ColumnChoice(a.id_col, a.pred_col, a.ref_col),
                           order_from=a.order_from, skip_empty_references=a.skip_empty_references,
                           common_ids=a.common_ids, overwrite=a.overwrite, scoring=scoring)
-    import json
-    record = json.loads((path / "run.json").read_text(encoding="utf-8"))
     from uarbench.evaluate import input_notes
+    from uarbench.store import read_complete
+    record = read_complete(path)   # just written by import_outputs: complete
     for line in input_notes(record["config"].get("inputs", {})):
         print(line)
     shown = ("BLEU-4", "METEOR", "ROUGE-L", "CIDEr")

@@ -38,10 +38,9 @@ from uarbench.metrics.ce import CEConvention, ce_families, score_ce, unavailable
 from uarbench.metrics.nlg import score_nlg
 from uarbench.provenance import provenance
 from uarbench.report_files import ColumnChoice, read_report_texts, split_order
+from uarbench.store import METRICS_FILE, PER_REPORT_FILE
 from uarbench.timing import phase
 
-METRICS_FILE = "metrics.json"
-PER_REPORT_FILE = "per_report_stats.csv"
 LABEL_FILES = {"pred": "labels_pred.csv", "ref": "labels_ref.csv"}
 SCHEMA_VERSION = 1
 

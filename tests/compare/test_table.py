@@ -19,7 +19,7 @@ from uarbench.compare.table import MISSING, build_comparison
 from uarbench.errors import UarbenchError
 from uarbench.evaluate import evaluate
 from uarbench.io import atomic_write_jsonl
-from uarbench.runner.record import write_run_record
+from uarbench.store import write_run_record
 from uarbench.runner.suite import RunSpec
 from uarbench.stats.holm import holm_adjust
 
@@ -208,7 +208,7 @@ def test_baseline_option_flips_the_markers(results):
 
 
 def test_one_seed_matches_the_runs_ci_and_the_plain_paired_test(tmp_path):
-    from uarbench.stats.compare import compare_runs
+    from uarbench.compare.evaluations import compare_runs
     refs = references()
     a = write_run(tmp_path, "one", "a", 0, degrade(refs, 2), refs, trained=True)
     b = write_run(tmp_path, "one", "b", 0, degrade(refs, 5), refs, trained=True)

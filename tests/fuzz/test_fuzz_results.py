@@ -37,7 +37,7 @@ from uarbench.compare.formats import FORMATS, write_table
 from uarbench.compare.table import build_comparison
 from uarbench.errors import UarbenchError
 from uarbench.provenance import file_sha256
-from uarbench.runner.record import read_complete
+from uarbench.store import read_complete
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "compare"))
 from test_table import references, write_run  # noqa: E402

@@ -20,7 +20,7 @@ from uarbench.errors import UarbenchError
 from uarbench.evaluate import evaluate
 from uarbench.io import atomic_write_jsonl
 from uarbench.runner.imported import import_outputs
-from uarbench.runner.record import read_complete, write_run_record
+from uarbench.store import read_complete, write_run_record
 from uarbench.runner.suite import RunSpec
 
 SENTENCES = ["The heart is normal in size.", "The heart is enlarged.", "The lungs are clear.",

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from uarbench.runner.lock import RunBusy, lock_path, run_lock
-from uarbench.runner.record import read_complete
+from uarbench.store import read_complete
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_runner import _bench  # noqa: E402  (the tiny suite of the runner tests)

@@ -85,7 +85,7 @@ def test_stats_from_per_report_frame_columns():
 def test_compare_runs_from_evaluation_folders(toy_release, tmp_path):
     from uarbench.errors import UarbenchError
     from uarbench.evaluate import evaluate
-    from uarbench.stats.compare import compare_runs
+    from uarbench.compare.evaluations import compare_runs
     good = {f"test{i}": t for i, t in enumerate(["the heart is normal . the lungs are clear .",
                                                   "mild cardiomegaly . no pleural effusion .",
                                                   "the lungs are clear . no pneumothorax .",

@@ -29,14 +29,12 @@ also written into the table's notes / legend, so a reader of the output sees the
 from __future__ import annotations
 
 import fnmatch
-import json
 import math
 import string
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 import pandas as pd
 
 from uarbench.compare.reported import REFERENCE_SETS, ReportedRow
@@ -44,13 +42,13 @@ from uarbench.metrics import family_of
 from uarbench.errors import UarbenchError
 from uarbench.metrics.base import MetricFamily
 from uarbench.metrics.signature import Signature
-from uarbench.results import RunFolder, suite_runs
 from uarbench.stats.compare import (SEED_STATISTIC, family_columns, holm_step,
                                     seed_mean_comparison, stats_from_frame, test_signature)
 from uarbench.stats.seeds import LABEL as SEED_LABEL
 from uarbench.stats.seeds import seed_level_test, seed_variance
+from uarbench.store import (PER_REPORT_FILE, PREDICTIONS_FILE, RunFolder, read_per_report,
+                            read_predictions, suite_runs)
 
-PER_REPORT_FILE = "per_report_stats.csv"
 TRAIN_LOG = "train_log.jsonl"
 MISSING = "—"
 ARROWS = {True: "↑", False: "↓"}
@@ -645,18 +643,15 @@ def _mark_floor_copies(rows: list[RowInfo], records: dict[str, list[dict]],
 
 
 def _predictions(run_dir: str, record: dict) -> dict[str, str] | None:
-    """id -> prediction of a run's predictions.jsonl (None when it has none)."""
+    """id -> prediction of a run's predictions.jsonl (None when it has none or it is
+    unreadable: no "= floor" claim either way)."""
     folder = Path(record.get("_run_dir") or run_dir)
-    path = folder / "predictions.jsonl"
-    if not path.is_file():
+    if not (folder / PREDICTIONS_FILE).is_file():
         return None
     try:
-        from uarbench.io import jsonl_lines
-        rows = [json.loads(line) for line in jsonl_lines(path.read_text(encoding="utf-8"))
-                if line.strip()]
-        return {str(x["id"]): x.get("prediction") for x in rows}
-    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
-        return None      # unreadable outputs: no "= floor" claim either way
+        return read_predictions(folder)
+    except UarbenchError:
+        return None
 
 
 def _has_columns(frame: pd.DataFrame, family: MetricFamily) -> bool:
@@ -676,37 +671,8 @@ def _per_report_frames(rows: list[RowInfo]) -> tuple[dict[str, pd.DataFrame],
     for r in rows:
         first: Path | None = None
         for d in r.run_dirs:
+            frame = read_per_report(d)
             path = Path(d) / PER_REPORT_FILE
-            if not path.is_file():
-                raise UarbenchError("no per-report statistics: CIs and tests need them.",
-                                    file=path, fix="re-run the run (or `uarbench eval`), or "
-                                    "pass --no-significance.")
-            try:
-                frame = pd.read_csv(path)
-            except (UnicodeDecodeError, ValueError, pd.errors.ParserError) as e:
-                raise UarbenchError(f"not a readable per-report statistics file "
-                                    f"({type(e).__name__}: {str(e).splitlines()[0][:120]}).",
-                                    file=path, fix="re-score the run (or re-run it), or pass "
-                                    "--no-significance.") from None
-            if "id" not in frame.columns:
-                raise UarbenchError("no `id` column: reports cannot be paired across runs.",
-                                    file=path, fix="re-score the run with this uarbench "
-                                    "version (it writes an id column).")
-            frame["id"] = frame["id"].astype(str)
-            frame = frame.set_index("id")
-            # every statistic is a finite number (counts, per-report scores): text or NaN in a
-            # column would fail inside the resampling, far from the file
-            bad = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])
-                   or not np.isfinite(frame[c].to_numpy(dtype=np.float64)).all()]
-            if bad:
-                more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
-                raise UarbenchError(f"not a readable per-report statistics file (column "
-                                    f"{bad[0]!r}{more}: values that are not finite numbers).",
-                                    file=path, fix="re-score the run (or re-run it), or pass "
-                                    "--no-significance.")
-            if frame.index.has_duplicates:
-                raise UarbenchError("duplicate study ids.", file=path,
-                                    fix="re-score the run: one row per test study.")
             ids = frozenset(frame.index)
             if r.name not in id_sets:
                 id_sets[r.name], first = ids, path

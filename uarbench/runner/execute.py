@@ -16,14 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from uarbench.errors import UarbenchError
-from uarbench.io import atomic_write_jsonl, atomic_write_text, remove_temp_files
+from uarbench.io import atomic_write_text, remove_temp_files
 from uarbench.runner.lock import RunBusy, run_lock
-from uarbench.runner.record import RUN_JSON, read_complete, spec_dict, write_run_record
 from uarbench.configs import apply_overrides
 from uarbench.runner.suite import RunSpec, thaw
+from uarbench.store import (ERROR_LOG, METRICS_FILE, PREDICTIONS_FILE, RUN_JSON, read_complete,
+                            spec_dict, write_run_record)
 from uarbench.timing import collect, phase
 
-ERROR_LOG = "error.log"
 # what a finished trained run keeps: last.pt and the per-stage best are only for resuming
 RESUME_ONLY = ("checkpoints/last.pt", "checkpoints/best.pt", "checkpoints/best_stage1.pt",
                "checkpoints/best_stage2.pt")
@@ -103,7 +103,7 @@ def _execute_locked(spec: RunSpec, run_dir: Path, out_root: str | Path, overwrit
             return RunOutcome(spec.name, "skipped", str(run_dir))
         if state == "conflict" and not overwrite:
             raise UarbenchError("this folder holds a complete run with a different "
-                                "configuration.", file=run_dir / "run.json",
+                                "configuration.", file=run_dir / RUN_JSON,
                                 fix="pass --overwrite, or choose another --out.")
         if overwrite and run_dir.exists():
             shutil.rmtree(run_dir)
@@ -153,7 +153,7 @@ def _train(spec, dataset, run_dir, position, cache_dir, share_stage1=True):
         (run_dir / rel).unlink(missing_ok=True)
     files = _run_files(run_dir)
     config = json.loads((run_dir / "config.json").read_text())
-    metrics = json.loads((run_dir / "metrics.json").read_text())["metrics"]
+    metrics = json.loads((run_dir / METRICS_FILE).read_text())["metrics"]
     return files, config, summary.get("image_tokenizer"), summary["device"], metrics
 
 
@@ -165,19 +165,15 @@ def _run_files(run_dir: Path) -> list[str]:
 
 def _floor(spec, dataset, run_dir):
     from uarbench.evaluate import evaluate
-    from uarbench.models import MODELS
+    from uarbench.predict import fit_and_predict
     with phase("floor_fit_predict"):
-        model = MODELS.get(spec.model)(**dict(spec.params)).fit(dataset)
-        studies = dataset.split("test")
-        preds = model.predict(studies)
-    path = atomic_write_jsonl(run_dir / "predictions.jsonl", (
-        {"id": s.id, "prediction": preds[s.id], "reference": dataset.clean(s.report)}
-        for s in studies))
+        model, path = fit_and_predict(spec.model, dataset, "test", run_dir / PREDICTIONS_FILE,
+                                      **dict(spec.params))
     evaluate(predictions=path, dataset=dataset, split="test", out_dir=run_dir,
              **thaw(spec.scoring))
     describe = getattr(model, "describe", None)
     config = {"model_name": spec.model, "params": dict(spec.params),
               **({"floor": describe()} if callable(describe) else {})}
     files = _run_files(run_dir)
-    metrics = json.loads((run_dir / "metrics.json").read_text())["metrics"]
+    metrics = json.loads((run_dir / METRICS_FILE).read_text())["metrics"]
     return files, config, None, "cpu", metrics

@@ -25,10 +25,10 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from uarbench.errors import UarbenchError
-from uarbench.io import atomic_write_jsonl
 from uarbench.provenance import file_sha256
 from uarbench.report_files import ColumnChoice
-from uarbench.runner.record import read_complete, write_run_record
+from uarbench.store import (METRICS_FILE, PREDICTIONS_FILE, read_complete, write_predictions,
+                            write_run_record)
 
 IMPORTED_MODEL = "imported"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
@@ -74,9 +74,7 @@ def import_outputs(pred_file: str | Path, *, name: str, out: str | Path, dataset
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.import-", dir=out))
     try:
-        atomic_write_jsonl(tmp / "predictions.jsonl", (
-            {"id": i, "prediction": p, "reference": r}
-            for i, p, r in zip(job.ids, job.predictions, job.references)))
+        write_predictions(tmp / PREDICTIONS_FILE, job.ids, job.predictions, job.references)
         ev = evaluate(job=job, convention=convention, cleaning=cleaning, out_dir=tmp,
                       metrics=bench.nlg_metrics if bench else None, **(scoring or {}))
         sha = file_sha256(pred_file)
@@ -96,7 +94,7 @@ def import_outputs(pred_file: str | Path, *, name: str, out: str | Path, dataset
         ds_info = SimpleNamespace(name=dataset, root=str(ds.root) if ds is not None else None,
                                   content_hash=ds.content_hash if ds is not None else None)
         files = [str(p.relative_to(tmp)) for p in sorted(tmp.rglob("*")) if p.is_file()]
-        metrics = json.loads((tmp / "metrics.json").read_text(encoding="utf-8"))["metrics"]
+        metrics = json.loads((tmp / METRICS_FILE).read_text(encoding="utf-8"))["metrics"]
         write_run_record(tmp, run_spec, dataset=ds_info, config=source, metrics=metrics,
                          files=files, image_tokenizer=None, device=None,
                          wall_s=time.perf_counter() - t0, spec_record=source,

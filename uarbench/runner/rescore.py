@@ -16,9 +16,9 @@ from types import SimpleNamespace
 
 from uarbench.errors import UarbenchError
 from uarbench.provenance import file_sha256
+from uarbench.store import METRICS_FILE, PREDICTIONS_FILE, read_predictions
 
 CONVENTIONS_DIR = "conventions"
-PREDICTIONS = "predictions.jsonl"
 
 
 def run_convention(record: dict) -> str | None:
@@ -35,14 +35,14 @@ def rescored(run_dir: str | Path, record: dict, convention: str) -> tuple[Path, 
     run_dir = Path(run_dir)
     if run_convention(record) == convention:
         return run_dir, record.get("metrics", {})
-    preds_path = run_dir / PREDICTIONS
+    preds_path = run_dir / PREDICTIONS_FILE
     if not preds_path.is_file():
-        raise UarbenchError(f"no {PREDICTIONS}: the run cannot be scored under another "
+        raise UarbenchError(f"no {PREDICTIONS_FILE}: the run cannot be scored under another "
                             "convention.", file=run_dir,
                             fix="re-run it, or compare without --convention.")
     out = run_dir / CONVENTIONS_DIR / convention
     sha = file_sha256(preds_path)
-    cached = out / "metrics.json"
+    cached = out / METRICS_FILE
     if cached.is_file():
         try:
             done = json.loads(cached.read_text(encoding="utf-8"))
@@ -51,12 +51,11 @@ def rescored(run_dir: str | Path, record: dict, convention: str) -> tuple[Path, 
         except (json.JSONDecodeError, UnicodeDecodeError, KeyError, AttributeError):
             pass                       # damaged: score again
     from uarbench.evaluate import evaluate, scoring_job
-    from uarbench.textfiles import read_texts
-    preds = read_texts(preds_path, "prediction")   # one clear error for a damaged file
+    preds = read_predictions(run_dir)   # one clear error for a damaged file
     spec = record.get("spec", {})
     scoring = _scoring_options(spec)
     if record.get("source") == "imported" and spec.get("reference_source") == "file":
-        refs = read_texts(preds_path, "reference")   # its own released references
+        refs = read_predictions(run_dir, "reference")   # its own released references
         job = scoring_job(predictions=preds, references=refs)
     else:
         job = scoring_job(predictions=preds, dataset=_dataset(record, run_dir),

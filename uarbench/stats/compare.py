@@ -20,23 +20,18 @@ reports is that of the same statistic (``seeds:per-seed-mean`` in the signature)
 :func:`seed_mean_comparison` is the engine (one metric family); :func:`holm_step` the
 correction; :func:`compare_systems` the library call for one table of one-seed systems (what
 ``uarbench compare``'s table does per column, :mod:`uarbench.compare.table`, with the seed-level
-test of :mod:`uarbench.stats.seeds` beside it). :func:`compare_runs` does the same from the
-folders ``uarbench eval`` wrote (metrics.json + per_report_stats.csv), after checking that every
-number of one column has the same signature.
+test of :mod:`uarbench.stats.seeds` beside it). :func:`uarbench.compare.evaluations.compare_runs` does the
+same from the folders ``uarbench eval`` wrote. This package reads no files.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
-from uarbench.errors import UarbenchError
-from uarbench.metrics import family_of
 from uarbench.metrics.base import MetricFamily
 from uarbench.metrics.signature import Signature
 from uarbench.stats.bootstrap import percentile_interval, resampled_scores
@@ -267,50 +262,3 @@ def compare_systems(systems: Mapping[str, Mapping[str, np.ndarray]],
                                     holm_scope=holm_scope)
                   for m, family in fam_of_metric.items()}
     return Comparison(baseline, tuple(ComparisonRow(**r) for r in rows), signatures)
-
-
-def compare_runs(runs: Mapping[str, str | Path], *, baseline: str, n_resamples: int = 1000,
-                 trials: int = 10000, seed: int = 0, confidence: float = 0.95,
-                 alpha: float = 0.05, holm_scope: str = "table") -> Comparison:
-    """:func:`compare_systems` on evaluation folders ({system: folder with metrics.json and
-    per_report_stats.csv}). Metrics are those scored (not unavailable) in every run; a metric
-    whose signature differs between runs, or runs over different study ids, is an error."""
-    if baseline not in runs:
-        raise UarbenchError(f"baseline {baseline!r} is not one of the runs: {', '.join(runs)}.",
-                            fix="name the baseline as one of the given systems.")
-    metrics: dict[str, dict] = {}
-    frames: dict[str, pd.DataFrame] = {}
-    for system, folder in runs.items():
-        path = Path(folder) / "metrics.json"
-        if not path.is_file():
-            raise UarbenchError("no metrics.json here.", file=path,
-                                fix="run `uarbench eval` for this system first.")
-        metrics[system] = json.loads(path.read_text(encoding="utf-8"))["metrics"]
-        frames[system] = pd.read_csv(Path(folder) / "per_report_stats.csv", index_col="id")
-        frames[system].index = frames[system].index.astype(str)
-    ids = list(frames[baseline].index)
-    for system, frame in frames.items():
-        if set(frame.index) != set(ids) or len(frame) != len(ids):
-            raise UarbenchError(f"run {system!r} scored other studies than {baseline!r}.",
-                                file=Path(runs[system]) / "per_report_stats.csv",
-                                fix="evaluate every system on the same dataset split.")
-        frames[system] = frame.loc[ids]
-    families: dict[str, MetricFamily] = {}
-    for name, base in metrics[baseline].items():
-        found = family_of(name)
-        if found is None or any(metrics[s].get(name, {}).get("value") is None for s in runs):
-            continue
-        for system in runs:
-            if metrics[system][name]["signature"] != base["signature"]:
-                raise UarbenchError(
-                    f"{name} of {system!r} has signature {metrics[system][name]['signature']} "
-                    f"but {baseline!r} has {base['signature']}: not comparable.",
-                    file=Path(runs[system]) / "metrics.json",
-                    fix="score every system with the same settings and uarbench version.")
-        key, family = found
-        if family.unavailable_reason() is None:
-            families.setdefault(key, family)
-    systems = {s: {k: stats_from_frame(f, frames[s]) for k, f in families.items()} for s in runs}
-    return compare_systems(systems, families, baseline=baseline, n_resamples=n_resamples,
-                           trials=trials, seed=seed, confidence=confidence, alpha=alpha,
-                           holm_scope=holm_scope)

@@ -25,11 +25,11 @@ import torch.nn.functional as F
 from uarbench.data.datasets import Dataset
 from uarbench.errors import UarbenchError
 from uarbench.evaluate import evaluate
-from uarbench.io import (atomic_write_json, atomic_write_jsonl, default_cache_dir,
-                         remove_temp_files)
+from uarbench.io import atomic_write_json, default_cache_dir, remove_temp_files
 from uarbench.models import MODELS
 from uarbench.models.uar import UARConfig
 from uarbench.provenance import provenance
+from uarbench.store import PREDICTIONS_FILE, write_predictions
 from uarbench.timing import collect, current_times, phase
 from uarbench.training.checkpoint import save_checkpoint
 from uarbench.training.config import TrainConfig
@@ -166,9 +166,7 @@ def _decode_and_score(trainer: Trainer, data: SplitTensors, dataset: Dataset, sp
     else:
         with phase(f"decode_{split}"):
             preds = trainer.predict(data, cfg.decode)
-    path = atomic_write_jsonl(where / "predictions.jsonl", (
-        {"id": i, "prediction": p, "reference": r}
-        for i, p, r in zip(data.ids, preds, data.references)))
+    path = write_predictions(where / PREDICTIONS_FILE, data.ids, preds, data.references)
     ev = evaluate(predictions=path, dataset=dataset, split=split, out_dir=where, **scoring)
     return {k: v.value for k, v in ev.metrics.items()}
 
