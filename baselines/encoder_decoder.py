@@ -16,7 +16,7 @@ from torch import Tensor
 
 from uarbench.configs import FrozenConfig
 from uarbench.errors import UarbenchError
-from uarbench.models import ConfigCheckpoint
+from uarbench.models.base import ConfigCheckpoint, TrainableModel
 from uarbench.models.layers import SinusoidalPositions, TransformerEncoder
 from uarbench.models.resnet import CNNPatchEncoder
 from uarbench.models.uar.config import ResNetArch
@@ -104,7 +104,7 @@ class TextEmbedding(nn.Module):
         return self.dropout(self.positions(self.words(ids) * self.scale))
 
 
-class EncoderDecoderBaseline(ConfigCheckpoint, nn.Module):
+class EncoderDecoderBaseline(ConfigCheckpoint, TrainableModel):
     """The trainable-model contract shared by R2Gen and R2GenCMN (the one UARModel follows).
 
     Subclasses build their own parts, call :meth:`_init_weights` last, and define
@@ -117,7 +117,6 @@ class EncoderDecoderBaseline(ConfigCheckpoint, nn.Module):
     def uses_image_tokens(cfg) -> bool:
         """These models read batch["images"], never image tokens."""
         return False
-    tir = None                  # no text-to-image refiner: the trainer runs one stage
 
     def __init__(self, cfg: EncoderDecoderConfig) -> None:
         super().__init__()
@@ -176,11 +175,6 @@ class EncoderDecoderBaseline(ConfigCheckpoint, nn.Module):
         prefix is recomputed each call (recurrent memories included): no cache to keep in step."""
         h = self.hidden(memory, memory_mask, prefix_ids, None)  # (B, t, d)
         return F.log_softmax(self.head(h[:, -1]), dim=-1)  # (B, vocab)
-
-    def set_stage(self, stage: int) -> None:
-        """One training stage: only stage 1 exists."""
-        if stage != 1:
-            raise ValueError(f"{type(self).__name__} trains in one stage, got stage {stage}")
 
     def image_side_parameters(self) -> list[nn.Parameter]:
         """The visual extractor (ResNet and its projection): trained at the lower image lr."""

@@ -58,7 +58,7 @@ def check_forward(model_cls, cfg) -> None:
     out["loss"].backward()
     assert model.cnn.resnet.conv1.weight.grad is not None  # the loss reaches the visual extractor
     assert model.encode(batch["images"]).shape == (4, cfg.n_visual_tokens, cfg.d_model)
-    assert model.uses_image_tokens(cfg) is False and model.tir is None and model.config_class is type(cfg)
+    assert model.uses_image_tokens(cfg) is False and model.training_stages() == (1,) and model.config_class is type(cfg)
     side = {id(p) for p in model.image_side_parameters()}
     assert id(model.cnn.resnet.conv1.weight) in side and id(model.head.weight) not in side
     with pytest.raises(KeyError, match="images"):

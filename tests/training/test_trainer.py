@@ -8,6 +8,7 @@ import torch
 from uarbench.data.datasets import load_dataset
 from uarbench.data.synth import SynthConfig, generate_synth
 from uarbench.errors import UarbenchError
+from uarbench.models.base import TrainableModel
 from uarbench.models.uar import UARConfig
 from uarbench.models.uar.config import VQConfig
 from uarbench.training.config import TrainConfig
@@ -107,9 +108,11 @@ def test_a_folder_with_another_configuration_is_refused(tiny_synth, tmp_path):
         train_uar(train_cfg=TRAIN.replace(seed=1), **kw)
 
 
-class _StubReader(torch.nn.Module):
+class _StubReader(TrainableModel):
     """CE = squared difference between a study's mean pixel and its second word id: zero only
     with the study's own images (or always zero when ``blind``)."""
+
+    cfg = None
 
     def __init__(self, blind: bool) -> None:
         super().__init__()

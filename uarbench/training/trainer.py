@@ -106,13 +106,11 @@ class Trainer:
             self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
         self.model.to(self.device)
         self._ddp: nn.parallel.DistributedDataParallel | None = None
-        two_stage = getattr(getattr(model, "cfg", None), "two_stage", False) and \
-            getattr(model, "tir", None) is not None
-        self.stages = (1, 2) if two_stage else (1,)
+        self.stages = tuple(model.training_stages())
 
     # --- optimiser ---
     def _optimiser(self) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
-        image_side = {id(p) for p in getattr(self.model, "image_side_parameters", lambda: [])()}
+        image_side = {id(p) for p in self.model.image_side_parameters()}
         params = [p for p in self.model.parameters() if p.requires_grad]
         groups = [{"params": [p for p in params if id(p) not in image_side], "lr": self.cfg.lr},
                   {"params": [p for p in params if id(p) in image_side], "lr": self._lr_image()}]
@@ -122,22 +120,17 @@ class Trainer:
 
     def _lr_image(self) -> float:
         """lr_image_tokens when the image side is a visual-token table (LSU), else lr_image."""
-        cfg = getattr(self.model, "cfg", None)
-        tokens = cfg is not None and getattr(type(self.model), "uses_image_tokens", lambda c: False)(cfg)
+        tokens = type(self.model).uses_image_tokens(self.model.cfg)
         if tokens and self.cfg.lr_image_tokens is not None:
             return self.cfg.lr_image_tokens
         return self.cfg.lr_image
 
     def _clip(self) -> None:
-        # L_Mask's raw sum has a large gradient: clip the masks apart from everything else so it
-        # does not shrink the CE gradients through one shared norm
-        tir = getattr(self.model, "tir", None)
-        masks = {id(p) for p in tir.parameters()} if tir is not None else set()
-        rest = [p for p in self.model.parameters() if p.grad is not None and id(p) not in masks]
-        nn.utils.clip_grad_norm_(rest, self.cfg.grad_clip)
-        if masks:
-            nn.utils.clip_grad_norm_([p for p in tir.parameters() if p.grad is not None],
-                                     self.cfg.grad_clip)
+        # each of the model's clip groups on its own norm (UAR: the TIR masks apart)
+        for group in self.model.clip_groups():
+            grads = [p for p in group if p.grad is not None]
+            if grads:
+                nn.utils.clip_grad_norm_(grads, self.cfg.grad_clip)
 
     # --- one training step ---
     def _step(self, opt, images: Tensor, tokens: Tensor, step: int) -> dict[str, float]:
@@ -175,8 +168,7 @@ class Trainer:
         with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16,
                             enabled=self.device.type == "cuda"):
             out = self._ddp(batch)
-        mcfg = getattr(self.model, "cfg", None)
-        l1, l2, l3 = (float(getattr(mcfg, k, 1.0)) for k in ("l1", "l2", "l3"))  # Eq. 13
+        l1, l2, l3 = (float(w) for w in self.model.loss_weights())  # Eq. 13
         ce, glob, mask = out["ce"].float(), out["global_"].float(), out["mask"].float()
         if not torch.allclose(out["loss"].detach().float(), (l1 * ce + l2 * glob + l3 * mask).detach(),
                               rtol=1e-4, atol=1e-5):

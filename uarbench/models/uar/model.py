@@ -25,7 +25,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from uarbench.errors import UarbenchError
-from uarbench.models import ConfigCheckpoint, register_model
+from uarbench.models import register_model
+from uarbench.models.base import ConfigCheckpoint, TrainableModel
 from uarbench.models.layers import DecoderCache, TransformerDecoder, TransformerEncoder
 from uarbench.models.resnet import CNNPatchEncoder
 from uarbench.models.uar.config import UARConfig
@@ -35,7 +36,7 @@ from uarbench.models.uar.tir import TIR
 
 
 @register_model("uar")
-class UARModel(ConfigCheckpoint, nn.Module):
+class UARModel(ConfigCheckpoint, TrainableModel):
     config_class = UARConfig
 
     @staticmethod
@@ -90,12 +91,27 @@ class UARModel(ConfigCheckpoint, nn.Module):
         default = UARConfig()
         return cfg.replace(tir=False, two_stage=False, tir_k=default.tir_k, l3=default.l3)
 
+    def training_stages(self) -> tuple[int, ...]:
+        """§3.5: two stages when TIR is on and two_stage is set; else one (rows a-f, Base)."""
+        return (1, 2) if self.cfg.two_stage and self.tir is not None else (1,)
+
     def set_stage(self, stage: int) -> None:
         """Stage 1: no TIR mask (l3 has nothing to weigh); stage 2: masks in use and in L_Mask.
         With two_stage False (ablation row f) the masks are in use whatever the stage."""
         if stage not in (1, 2):
             raise ValueError(f"stage must be 1 or 2, got {stage}")
         self.stage = stage
+
+    def loss_weights(self) -> tuple[float, float, float]:
+        """Eq. 13's (l1, l2, l3) for (CE, L_Global, L_Mask)."""
+        return (self.cfg.l1, self.cfg.l2, self.cfg.l3)
+
+    def clip_groups(self) -> list[list[nn.Parameter]]:
+        """L_Mask's raw sum has a large gradient: the masks are clipped apart from everything
+        else, so they do not shrink the CE gradients through one shared norm."""
+        masks = [] if self.tir is None else list(self.tir.parameters())
+        ids = {id(p) for p in masks}
+        return [[p for p in self.parameters() if id(p) not in ids]] + ([masks] if masks else [])
 
     @property
     def tir_active(self) -> bool:
