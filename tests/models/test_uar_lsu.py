@@ -5,9 +5,10 @@ import torch
 
 from uarbench.errors import UarbenchError
 from uarbench.models.uar.config import VQConfig
-from uarbench.models.uar.dalle import DalleEncoder
-from uarbench.models.uar.lsu import (DalleTokenizer, ImageTokenizer, LearnedVQTokenizer,
-                                     LSUEmbedding, build_tokenizer)
+from uarbench.models.tokenizers.dalle_encoder import DalleEncoder
+from uarbench.models.tokenizers import (DalleTokenizer, ImageTokenizer, LearnedVQTokenizer,
+                                        build_tokenizer)
+from uarbench.models.uar.lsu import LSUEmbedding
 from uar_helpers import make_cfg  # noqa: F401 (pytest fixtures)
 
 

@@ -14,7 +14,7 @@ from typing import Iterator
 import torch
 
 from uarbench.models.uar.config import UARConfig
-from uarbench.models.uar.lsu import ImageTokenizer, LearnedVQTokenizer, build_tokenizer
+from uarbench.models.tokenizers import ImageTokenizer, LearnedVQTokenizer, build_tokenizer
 from uarbench.training.data import to_unit
 
 
