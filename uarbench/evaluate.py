@@ -16,7 +16,6 @@ missing or cannot run makes CE "unavailable: <reason>", never a crash and never 
 """
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -409,26 +408,17 @@ def _scored_nlg_families(per_report: pd.DataFrame) -> list[MetricFamily]:
     return [NLG_METRICS.get(name)() for name in names]
 
 
-BUILTIN_LABELERS = {"rules": "uarbench.labeling.rules", "chexbert": "uarbench.labeling.chexbert"}
-
-
 def _make_labeler(name: str, kwargs: Mapping[str, object] | None) -> tuple[Labeler | None, str]:
-    """The labeler, or None and the reason it is missing. Built-in labelers are imported lazily
-    (the rule labeler registers itself when ``uarbench.labeling.rules`` is imported)."""
-    reasons = []
-    if name not in LABELERS:
-        modules = [BUILTIN_LABELERS[name]] if name in BUILTIN_LABELERS else list(
-            BUILTIN_LABELERS.values())
-        for module in modules:
-            try:
-                importlib.import_module(module)
-            except ImportError as e:
-                reasons.append(f"{module} cannot be imported ({e})")
+    """The labeler, or None and the reason it is missing (built-ins are lazy registry entries:
+    a module that cannot be imported here makes its labeler unavailable, not a crash)."""
     if name not in LABELERS:
         known = ", ".join(LABELERS.names()) or "none"
-        why = f"; {'; '.join(reasons)}" if reasons else ""
-        return None, f"unavailable: labeler {name!r} is not registered (known: {known}){why}"
-    labeler = LABELERS.get(name)(**dict(kwargs or {}))
+        return None, f"unavailable: labeler {name!r} is not registered (known: {known})"
+    try:
+        cls = LABELERS.get(name)
+    except ImportError as e:
+        return None, f"unavailable: labeler {name!r}: its module cannot be imported ({e})"
+    labeler = cls(**dict(kwargs or {}))
     reason = labeler.unavailable_reason()
     if reason is not None:
         return None, reason if reason.startswith("unavailable") else f"unavailable: {reason}"

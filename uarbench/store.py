@@ -50,6 +50,9 @@ PREDICTIONS_FILE = "predictions.jsonl"
 METRICS_FILE = "metrics.json"
 PER_REPORT_FILE = "per_report_stats.csv"
 ERROR_LOG = "error.log"
+CONFIG_FILE = "config.json"        # a trained run's resolved configuration
+SUMMARY_FILE = "summary.json"      # a trained run's summary, written last by training
+TRAIN_LOG = "train_log.jsonl"      # one row per step and per validation
 RUN_NAME = re.compile(r"^(?P<row>.+)-seed(?P<seed>\d+)$")   # RunSpec.name: <row>-seed<k>
 
 SCHEMA_VERSION = 1

@@ -34,4 +34,8 @@ class Labeler(ABC):
         """(n_reports, 14) float array: 1 / 0 / -1 / NaN, columns in OBSERVATIONS order."""
 
 
-LABELERS: Registry[type[Labeler]] = Registry("labeler")
+# the built-in labelers, imported when first asked for (uarbench.registry)
+LABELERS: Registry[type[Labeler]] = Registry("labeler", lazy={
+    "rules": "uarbench.labeling.rules:RuleLabeler",
+    "chexbert": "uarbench.labeling.chexbert:CheXbertLabeler",
+})

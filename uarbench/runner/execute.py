@@ -20,7 +20,7 @@ from uarbench.io import atomic_write_text, remove_temp_files
 from uarbench.runner.lock import RunBusy, run_lock
 from uarbench.configs import apply_overrides
 from uarbench.runner.suite import RunSpec, thaw
-from uarbench.store import (ERROR_LOG, METRICS_FILE, PREDICTIONS_FILE, RUN_JSON, read_complete,
+from uarbench.store import (CONFIG_FILE, ERROR_LOG, METRICS_FILE, PREDICTIONS_FILE, RUN_JSON, read_complete,
                             spec_dict, write_run_record)
 from uarbench.timing import collect, phase
 
@@ -152,7 +152,7 @@ def _train(spec, dataset, run_dir, position, cache_dir, share_stage1=True):
     for rel in RESUME_ONLY:
         (run_dir / rel).unlink(missing_ok=True)
     files = _run_files(run_dir)
-    config = json.loads((run_dir / "config.json").read_text())
+    config = json.loads((run_dir / CONFIG_FILE).read_text())
     metrics = json.loads((run_dir / METRICS_FILE).read_text())["metrics"]
     return files, config, summary.get("image_tokenizer"), summary["device"], metrics
 

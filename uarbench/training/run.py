@@ -29,7 +29,7 @@ from uarbench.io import atomic_write_json, default_cache_dir, remove_temp_files
 from uarbench.models import MODELS
 from uarbench.models.uar import UARConfig
 from uarbench.provenance import provenance
-from uarbench.store import PREDICTIONS_FILE, write_predictions
+from uarbench.store import CONFIG_FILE, PREDICTIONS_FILE, SUMMARY_FILE, write_predictions
 from uarbench.timing import collect, current_times, phase
 from uarbench.training.checkpoint import save_checkpoint
 from uarbench.training.config import TrainConfig
@@ -39,7 +39,7 @@ from uarbench.training.image_tokens import prepare_image_tokenizer
 from uarbench.training.shared_stage1 import SharedStage1, stage1_key
 from uarbench.training.trainer import Trainer, resolve_device
 
-SUMMARY = "summary.json"
+SUMMARY = SUMMARY_FILE   # the name tests and callers know
 
 
 def train_uar(*, dataset: Dataset, model_cfg: UARConfig, train_cfg: TrainConfig,
@@ -173,7 +173,7 @@ def _decode_and_score(trainer: Trainer, data: SplitTensors, dataset: Dataset, sp
 
 def _claim(out_dir: Path, resolved: dict) -> None:
     """Write config.json, or check that a resumed run has the same configuration."""
-    path = out_dir / "config.json"
+    path = out_dir / CONFIG_FILE
     if path.is_file():
         old = json.loads(path.read_text())
         old.pop("provenance", None)

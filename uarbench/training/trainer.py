@@ -45,6 +45,7 @@ from uarbench.training.config import TrainConfig
 from uarbench.training.data import SplitTensors, eval_batches, to_unit, train_batches
 from uarbench.training.decoding import DecodeConfig, decode
 from uarbench.training.distributed import DistInfo, all_reduce_sum, barrier, broadcast_from_main
+from uarbench.store import TRAIN_LOG
 from uarbench.training.shared_stage1 import SharedStage1
 
 LOSS_TERMS = ("loss", "ce", "global_", "mask")
@@ -68,7 +69,7 @@ class RunFiles:
 
     @property
     def log(self) -> Path:
-        return self.root / "train_log.jsonl"
+        return self.root / TRAIN_LOG
 
     @property
     def last(self) -> Path:
