@@ -20,6 +20,7 @@ from uarbench.data.datasets import load_dataset
 from uarbench.errors import UarbenchError
 from uarbench.models.uar import UARConfig
 from uarbench.models.uar.config import VQConfig
+from uarbench.store import SUMMARY_FILE
 from uarbench.training import run
 from uarbench.training.config import TrainConfig
 from uarbench.training.decoding import DecodeConfig
@@ -88,7 +89,7 @@ def test_two_gloo_processes_train_like_one(synth_root, tmp_path, monkeypatch):
     assert w1.keys() == w2.keys()
     for k in w1:
         torch.testing.assert_close(w2[k], w1[k], rtol=1e-4, atol=1e-5, msg=k)
-    assert (tmp_path / "two" / run.SUMMARY).is_file()
+    assert (tmp_path / "two" / SUMMARY_FILE).is_file()
 
 
 def test_without_torchrun_the_world_is_one_process(monkeypatch):

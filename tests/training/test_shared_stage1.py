@@ -16,7 +16,8 @@ from uarbench.models.uar.config import VQConfig
 from uarbench.training.checkpoint import load_checkpoint
 from uarbench.training.config import TrainConfig
 from uarbench.training.decoding import DecodeConfig
-from uarbench.training.run import SUMMARY, train_uar
+from uarbench.store import SUMMARY_FILE as SUMMARY
+from uarbench.training.run import train_uar
 
 UAR = UARConfig.cpu_small(d_model=32, n_heads=2, cra_heads=2, d_ff=64, n_layers=1, basis_size=64,
                           codebook_size=32, vq=VQConfig(hidden=8, embed_dim=8, steps=5))

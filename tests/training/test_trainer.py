@@ -13,7 +13,8 @@ from uarbench.models.uar import UARConfig
 from uarbench.models.uar.config import VQConfig
 from uarbench.training.config import TrainConfig
 from uarbench.training.decoding import DecodeConfig
-from uarbench.training.run import SUMMARY, train_uar
+from uarbench.store import SUMMARY_FILE as SUMMARY
+from uarbench.training.run import train_uar
 from uarbench.training.trainer import Trainer, TrainingDiverged
 
 

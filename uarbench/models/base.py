@@ -38,6 +38,14 @@ class TrainableModel(nn.Module):
     ``sum(w * term)`` with :meth:`loss_weights`)."""
 
     stage: int = 1
+    # state-dict name prefixes that stage 1 never trains (may differ between runs sharing it)
+    stage1_unused: tuple[str, ...] = ()
+
+    @staticmethod
+    def stage1_config(cfg):
+        """The config of the one-stage model whose whole training is ``cfg``'s stage 1
+        (:mod:`uarbench.training.shared_stage1`); a one-stage model is its own."""
+        return cfg
 
     @staticmethod
     def uses_image_tokens(cfg) -> bool:

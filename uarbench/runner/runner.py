@@ -93,10 +93,13 @@ def run_suite(suite: str, *, dataset: str | None = None, data_root: str | None =
         with collect() as times:
             tokenizer_of = _prepare(todo, cache_dir)
             if executor == "ray":  # Ray tasks find their tokenizers fitted
+                first = {}   # tokenizer path -> the first run that needs it
+                for spec in todo:
+                    if spec.name in tokenizer_of:
+                        first.setdefault(tokenizer_of[spec.name], spec)
                 with phase("tokenizer"):
-                    for path in {p: None for p in tokenizer_of.values()}:
-                        _fit_tokenizer(next(s for s in todo if tokenizer_of.get(s.name) == path),
-                                       cache_dir)
+                    for spec in first.values():
+                        _fit_tokenizer(spec, cache_dir)
         prepared = {"phases_s": times.rounded(), "runs": [s.name for s in todo]}
         # where the shared preparation's time went (benchmarks/bench_suite.py reads it)
         atomic_write_json(out / suite / PREPARE_FILE, prepared)

@@ -50,9 +50,9 @@ def _model_parts(spec: RunSpec):
 
 def expected_cost(spec: RunSpec, *, without_stage1: bool = False) -> float:
     """A rough relative cost of a run: a floor 1; a trained run its epochs, more with image
-    tokens, CRA integration and TIR (measured on cpu-small ablations, 2 cores: Base ~37 s,
-    LSU+CRA ~81 s, two-stage UAR ~103 s, floors 1-20 s). ``without_stage1``: what is left when
-    the run takes its stage 1 from another."""
+    tokens, CRA integration and TIR (measured with benchmarks/bench_suite.py, cpu-small, 2 cores:
+    Base 24-26 s, (a) 40-43 s, (e) 70-81 s, UAR's stage 2 alone 21-22 s, floors ~1 s).
+    ``without_stage1``: what is left when the run takes its stage 1 from another."""
     parts = _model_parts(spec)
     if parts is None:
         return 1.0
@@ -67,8 +67,7 @@ def expected_cost(spec: RunSpec, *, without_stage1: bool = False) -> float:
 def stage1_group(spec: RunSpec) -> str | None:
     """Runs with equal groups have the same stage 1 (what decides it, short of the hashes the
     run computes itself: uarbench.training.shared_stage1.stage1_key)."""
-    from uarbench.training.decoding import DecodeConfig
-    from uarbench.training.shared_stage1 import stage1_config
+    from uarbench.training.shared_stage1 import stage1_training
     parts = _model_parts(spec)
     if parts is None:
         return None
@@ -76,8 +75,8 @@ def stage1_group(spec: RunSpec) -> str | None:
     if not train_cfg.epochs_stage1:
         return None
     return json.dumps([f"{cls.__module__}.{cls.__qualname__}",
-                       stage1_config(cls, model_cfg).to_dict(),
-                       train_cfg.replace(epochs_stage2=0, decode=DecodeConfig()).to_dict(),
+                       cls.stage1_config(model_cfg).to_dict(),
+                       stage1_training(train_cfg).to_dict(),
                        spec.dataset, spec.data_root, spec.synth, spec.device],
                       sort_keys=True, default=str)
 

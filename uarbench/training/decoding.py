@@ -144,10 +144,7 @@ class _Stepper:
         """``memory`` has one row per input; ``group`` hypotheses (beams) decode each input."""
         self.model = model
         use = incremental and hasattr(model, "start_decoding") and hasattr(model, "decode_next")
-        self.cache = None
-        if use:
-            self.cache = (model.start_decoding(memory, memory_mask) if group == 1 else
-                          model.start_decoding(memory, memory_mask, group=group))
+        self.cache = model.start_decoding(memory, memory_mask, group=group) if use else None
 
     def logp(self, memory: Tensor, memory_mask: Tensor | None, seqs: Tensor) -> Tensor:
         if self.cache is None:

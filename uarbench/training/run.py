@@ -39,9 +39,6 @@ from uarbench.training.image_tokens import prepare_image_tokenizer
 from uarbench.training.shared_stage1 import SharedStage1, stage1_key
 from uarbench.training.trainer import Trainer, resolve_device
 
-SUMMARY = SUMMARY_FILE   # the name tests and callers know
-
-
 def train_uar(*, dataset: Dataset, model_cfg: UARConfig, train_cfg: TrainConfig,
               out_dir: str | Path, cache_dir: str | Path | None = None,
               share_stage1: bool = True) -> dict:
@@ -130,14 +127,13 @@ def _train_model(model_cls, model, dataset, model_cfg, train_cfg, out_dir, cache
         key = stage1_key(model_cls, model_cfg, train_cfg, dataset_hash=dataset.content_hash,
                          words_hash=words.content_hash(), image_tokenizer_hash=image_tok_hash,
                          device=device)
-        shared = SharedStage1(cache_dir or default_cache_dir(), key,
-                              getattr(model_cls, "stage1_unused", ()))
+        shared = SharedStage1(cache_dir or default_cache_dir(), key, model_cls.stage1_unused)
     trainer = Trainer(net, train_cfg, words, image_input, out_dir, progress=progress, dist=dist,
                       shared_stage1=shared)
     best = trainer.fit(train, val, model_cfg.crop_size)
     if not dist.is_main:  # rank 0 decodes, scores and writes; the others return its summary
         barrier(dist)
-        return json.loads((out_dir / SUMMARY).read_text())
+        return json.loads((out_dir / SUMMARY_FILE).read_text())
     save_checkpoint(out_dir / "checkpoints" / "model.pt",
                     {**net.to_checkpoint(), "model_name": model, "word_tokenizer": words.to_dict(),
                      "image_tokenizer": image_tok_hash, "selected": best})
@@ -154,7 +150,7 @@ def _train_model(model_cls, model, dataset, model_cfg, train_cfg, out_dir, cache
                "image_tokenizer": image_tok_hash, "wall_s": round(time.perf_counter() - t0, 1),
                "phases_s": times.rounded(),   # where the time went (uarbench.timing)
                "device": str(device), "world_size": dist.world, "provenance": provenance()}
-    atomic_write_json(out_dir / SUMMARY, summary)
+    atomic_write_json(out_dir / SUMMARY_FILE, summary)
     barrier(dist)
     return summary
 

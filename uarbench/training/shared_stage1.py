@@ -41,19 +41,18 @@ def source_hash() -> str:
     return h.hexdigest()
 
 
-def stage1_config(model_cls, model_cfg):
-    """The config of the one-stage model whose whole training is ``model_cfg``'s stage 1 (the
-    model class decides; a class without ``stage1_config`` trains one stage as configured)."""
-    fn = getattr(model_cls, "stage1_config", None)
-    return model_cfg if fn is None else fn(model_cfg)
+def stage1_training(train_cfg: TrainConfig) -> TrainConfig:
+    """The training settings stage 1 depends on: without what only later stages or the test
+    decoding use (``epochs_stage2``, ``decode``)."""
+    return train_cfg.replace(epochs_stage2=0, decode=DecodeConfig())
 
 
 def stage1_key(model_cls, model_cfg, train_cfg: TrainConfig, *, dataset_hash: str,
                words_hash: str, image_tokenizer_hash: str | None, device: torch.device) -> str:
-    train = train_cfg.replace(epochs_stage2=0, decode=DecodeConfig(), device="cpu")
+    train = stage1_training(train_cfg).replace(device="cpu")   # the device type is its own field
     blob = json.dumps({
         "format": FORMAT, "model_class": f"{model_cls.__module__}.{model_cls.__qualname__}",
-        "model": stage1_config(model_cls, model_cfg).to_dict(), "train": train.to_dict(),
+        "model": model_cls.stage1_config(model_cfg).to_dict(), "train": train.to_dict(),
         "dataset": dataset_hash, "words": words_hash, "image_tokenizer": image_tokenizer_hash,
         "device": device.type, "threads": torch.get_num_threads(), "torch": torch.__version__,
         "source": source_hash()}, sort_keys=True)

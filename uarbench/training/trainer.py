@@ -38,6 +38,7 @@ from uarbench import faults
 from uarbench.data.tokenizer import WordTokenizer
 from uarbench.errors import UarbenchError
 from uarbench.io import atomic_write_text
+from uarbench.store import TRAIN_LOG
 from uarbench.metrics.bleu import Bleu
 from uarbench.timing import phase
 from uarbench.training.checkpoint import load_checkpoint, save_checkpoint
@@ -45,7 +46,6 @@ from uarbench.training.config import TrainConfig
 from uarbench.training.data import SplitTensors, eval_batches, to_unit, train_batches
 from uarbench.training.decoding import DecodeConfig, decode
 from uarbench.training.distributed import DistInfo, all_reduce_sum, barrier, broadcast_from_main
-from uarbench.store import TRAIN_LOG
 from uarbench.training.shared_stage1 import SharedStage1
 
 LOSS_TERMS = ("loss", "ce", "global_", "mask")

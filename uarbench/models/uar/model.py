@@ -79,7 +79,7 @@ class UARModel(ConfigCheckpoint, TrainableModel):
                 nn.init.zeros_(m.bias)
 
     # --- two-stage training (§3.5) ---
-    stage1_unused = ("tir.",)  # state-dict entries stage 1 never trains (the masks stay at 0)
+    stage1_unused = ("tir.",)  # the TIR masks: unused in stage 1, they stay at 0
 
     @staticmethod
     def stage1_config(cfg: UARConfig) -> UARConfig:
