@@ -14,69 +14,23 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from uarbench.configs import FrozenConfig
 from uarbench.errors import UarbenchError
 from uarbench.models.base import ConfigCheckpoint, TrainableModel
+from uarbench.models.config import SequenceModelConfig
 from uarbench.models.layers import SinusoidalPositions, TransformerEncoder
 from uarbench.models.resnet import CNNPatchEncoder
-from uarbench.models.uar.config import ResNetArch
 
 
 # --- configs ---------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class EncoderDecoderConfig(FrozenConfig):
-    """Fields every R2Gen-lineage baseline has: the Transformer, text and image settings."""
-    # --- Transformer (R2Gen: 3 layers, d 512, d_ff 512, 8 heads, dropout 0.1) ---
-    d_model: int = 512
-    n_heads: int = 8
-    d_ff: int = 512
-    n_layers: int = 3
-    dropout: float = 0.1
-    # --- text ---
-    vocab_size: int = 0                 # 0 = unset: pass len(WordTokenizer) (specials included)
-    max_seq_length: int = 60            # 60 IU-Xray / 100 MIMIC-CXR; ids (B, T) have T <= this
-    pad_id: int = 0
-    bos_id: int = 1
-    eos_id: int = 2
-    # --- images (R2Gen: resize 256, random crop 224 for training; test resized to 224) ---
-    n_views: int = 2                    # IU-Xray frontal + lateral; MIMIC-CXR 1
-    image_size: int = 256               # train: resize to this, then random crop
-    crop_size: int = 224                # train crop; test images are resized to this
-    cnn_arch: ResNetArch = "resnet101"
-    cnn_weights: str | None = None      # torchvision state-dict file; None = random init
-    cnn_width: int = 64                 # ResNet stem width (torchvision 64; weights need 64)
-
-    def __post_init__(self) -> None:
-        problems = self._problems()
-        if problems:
-            raise UarbenchError(f"invalid {type(self).__name__}: " + "; ".join(problems) + ".",
-                                fix="correct the fields named above.")
-
-    def _problems(self) -> list[str]:
-        problems = []
-        if self.d_model % self.n_heads:
-            problems.append(f"d_model {self.d_model} must divide by n_heads {self.n_heads}")
-        if self.crop_size > self.image_size:
-            problems.append(f"crop_size {self.crop_size} exceeds image_size {self.image_size}")
-        if self.cnn_arch not in ResNetArch.__args__:
-            problems.append(f"cnn_arch {self.cnn_arch!r} not in {ResNetArch.__args__}")
-        if not 0.0 <= self.dropout < 1.0:
-            problems.append(f"dropout {self.dropout} must be in [0, 1)")
-        return problems
-
-    @property
-    def cnn_grid(self) -> int:
-        """ResNet feature-map side: five stride-2 stages, each ceil(n / 2) (224 -> 7)."""
-        n = self.crop_size
-        for _ in range(5):
-            n = math.ceil(n / 2)
-        return n
+class EncoderDecoderConfig(SequenceModelConfig):
+    """Fields every R2Gen-lineage baseline has: the shared Transformer, text and image settings
+    of :class:`SequenceModelConfig` at R2Gen's defaults (256 px resized, 224 px crops)."""
 
     @property
     def n_visual_tokens(self) -> int:
         """L, the patches the decoder attends to: 2 views x 7 x 7 = 98 in the paper setting."""
         return self.n_views * self.cnn_grid ** 2
-
 
 
 # the cpu-small sizes of UARConfig.cpu_small (d 128 with 4 heads, 2 layers, 64 px crops from 72,

@@ -35,7 +35,7 @@ from uarbench.data.r2gen import Study
 from uarbench.errors import UarbenchError
 from uarbench.models import register_model
 from uarbench.models.resnet import CNNPatchEncoder, ResNet, load_resnet_weights
-from uarbench.models.uar.config import ResNetArch
+from uarbench.models.config import ResNetArch
 from uarbench.provenance import file_sha256
 from uarbench.training.data import load_views, to_unit
 

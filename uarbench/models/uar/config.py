@@ -7,17 +7,15 @@ paper's Tables 2-4: ``lsu`` (rows a/e), ``cra_integration`` and ``cra_global_los
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Literal
 
 from uarbench.configs import FrozenConfig
-from uarbench.errors import UarbenchError
+from uarbench.models.config import SequenceModelConfig
 
 BasisKind = Literal["orthogonal", "uniform", "normal"]
 FusionKind = Literal["dual_gate", "none", "add"]
 TokenizerKind = Literal["learned", "dalle"]
-ResNetArch = Literal["resnet18", "resnet34", "resnet50", "resnet101"]
 NegativesKind = Literal["hardest", "all"]
 
 
@@ -34,7 +32,10 @@ class VQConfig(FrozenConfig):
 
 
 @dataclass(frozen=True)
-class UARConfig(FrozenConfig):
+class UARConfig(SequenceModelConfig):
+    """The shared Transformer, text and image fields (:class:`SequenceModelConfig`, docs/spec.md
+    §1, R2Gen lineage) with UAR's image size, and UAR's own: the ablation switches, LSU, CRA, TIR
+    and the Eq. 13 loss weights."""
     # --- ablation switches (paper Tables 2-4) ---
     lsu: bool = True                    # False: ResNet patch features, the paper's Base path
     cra_integration: bool = True        # apply CRA (Eqs. 6-9); False: F = E
@@ -43,22 +44,10 @@ class UARConfig(FrozenConfig):
     two_stage: bool = True              # False = ablation row (f): TIR from the start, l3 = 1
     basis: BasisKind = "orthogonal"
     fusion: FusionKind = "dual_gate"
-    # --- Transformer (docs/spec.md §1 decision, R2Gen lineage) ---
-    d_model: int = 512
-    n_heads: int = 8
-    d_ff: int = 512
-    n_layers: int = 3
-    dropout: float = 0.1
+    # --- Transformer extras ---
     norm_first: bool = True             # pre-norm with a final LayerNorm, as R2Gen's code
     embed_std: float = 0.02             # init std of the token tables W_I, W_R
-    # --- text ---
-    vocab_size: int = 0                 # 0 = unset: pass len(WordTokenizer) (specials included)
-    max_seq_length: int = 60            # 60 IU-Xray / 100 MIMIC-CXR; ids (B, T) have T <= this
-    pad_id: int = 0
-    bos_id: int = 1
-    eos_id: int = 2
-    # --- images ---
-    n_views: int = 2                    # IU-Xray frontal + lateral; MIMIC-CXR 1
+    # --- images (paper §4.1: 112 px crops from 128); the Base path's CNN is cnn_arch ---
     image_size: int = 128               # train: resize to this, then random crop
     crop_size: int = 112                # train crop; test images are resized to this
     tokenizer: TokenizerKind = "learned"
@@ -66,9 +55,6 @@ class UARConfig(FrozenConfig):
     token_downsample: int = 8           # pixels per visual token side (dVAE and VQ-VAE both 8)
     dalle_encoder: str | None = None    # path of a DALL-E dVAE encoder state dict (`dalle`)
     vq: VQConfig = field(default_factory=VQConfig)
-    cnn_arch: ResNetArch = "resnet101"  # Base path backbone (R2Gen: ResNet-101)
-    cnn_weights: str | None = None      # torchvision state-dict file; None = random init
-    cnn_width: int = 64                 # stem / first-stage channels (torchvision 64; weights need 64)
     # --- CRA (docs/spec.md §3) ---
     basis_size: int = 2048
     basis_seed: int = 0
@@ -82,38 +68,24 @@ class UARConfig(FrozenConfig):
     l2: float = 1.0
     l3: float = 1.0
 
-    def __post_init__(self) -> None:
-        problems = []
-        if self.d_model % self.n_heads or self.d_model % self.cra_heads:
-            problems.append(f"d_model {self.d_model} must divide by n_heads {self.n_heads} "
-                            f"and cra_heads {self.cra_heads}")
+    def _problems(self) -> list[str]:
+        problems = super()._problems()
+        if self.d_model % self.cra_heads:
+            problems.append(f"d_model {self.d_model} must divide by cra_heads {self.cra_heads}")
         if self.crop_size % self.token_downsample:
             problems.append(f"crop_size {self.crop_size} must be a multiple of "
                             f"token_downsample {self.token_downsample}")
-        if self.crop_size > self.image_size:
-            problems.append(f"crop_size {self.crop_size} exceeds image_size {self.image_size}")
         for name, allowed in (("basis", BasisKind), ("fusion", FusionKind),
-                              ("tokenizer", TokenizerKind), ("cnn_arch", ResNetArch),
-                              ("triplet_negatives", NegativesKind)):
+                              ("tokenizer", TokenizerKind), ("triplet_negatives", NegativesKind)):
             if getattr(self, name) not in allowed.__args__:
                 problems.append(f"{name} {getattr(self, name)!r} not in {allowed.__args__}")
-        if problems:
-            raise UarbenchError("invalid UARConfig: " + "; ".join(problems) + ".",
-                                fix="correct the fields named above.")
+        return problems
 
     # --- derived sizes ---
     @property
     def token_grid(self) -> int:
         """Visual tokens per image side: 112 / 8 = 14 (196 per view, paper §4.1)."""
         return self.crop_size // self.token_downsample
-
-    @property
-    def cnn_grid(self) -> int:
-        """ResNet feature-map side: five stride-2 stages, each ceil(n / 2) (112 -> 4)."""
-        n = self.crop_size
-        for _ in range(5):
-            n = math.ceil(n / 2)
-        return n
 
     @property
     def n_visual_tokens(self) -> int:
