@@ -17,7 +17,7 @@ from torch import Tensor
 from uarbench.errors import UarbenchError
 from uarbench.models.base import ConfigCheckpoint, TrainableModel
 from uarbench.models.config import SequenceModelConfig
-from uarbench.models.layers import SinusoidalPositions, TransformerEncoder
+from uarbench.models.layers import SinusoidalPositions, TransformerEncoder, use_attention
 from uarbench.models.resnet import CNNPatchEncoder
 
 
@@ -92,6 +92,7 @@ class EncoderDecoderBaseline(ConfigCheckpoint, TrainableModel):
         for name, p in self.named_parameters():
             if p.dim() > 1 and not name.startswith("cnn.resnet."):
                 nn.init.xavier_uniform_(p)
+        use_attention(self, self.cfg.attention)
 
     @staticmethod
     def _check_images(images: Tensor) -> Tensor:

@@ -14,6 +14,7 @@ from uarbench.configs import FrozenConfig
 from uarbench.errors import UarbenchError
 
 ResNetArch = Literal["resnet18", "resnet34", "resnet50", "resnet101"]
+AttentionKind = Literal["sdpa", "explicit"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class SequenceModelConfig(FrozenConfig):
     d_ff: int = 512
     n_layers: int = 3
     dropout: float = 0.1
+    attention: AttentionKind = "sdpa"   # same math: fused SDPA kernels | the explicit reference
     # --- text ---
     vocab_size: int = 0                 # 0 = unset: pass len(WordTokenizer) (specials included)
     max_seq_length: int = 60            # 60 IU-Xray / 100 MIMIC-CXR; ids (B, T) have T <= this
@@ -55,6 +57,8 @@ class SequenceModelConfig(FrozenConfig):
             problems.append(f"crop_size {self.crop_size} exceeds image_size {self.image_size}")
         if self.cnn_arch not in ResNetArch.__args__:
             problems.append(f"cnn_arch {self.cnn_arch!r} not in {ResNetArch.__args__}")
+        if self.attention not in AttentionKind.__args__:
+            problems.append(f"attention {self.attention!r} not in {AttentionKind.__args__}")
         if not 0.0 <= self.dropout < 1.0:
             problems.append(f"dropout {self.dropout} must be in [0, 1)")
         return problems

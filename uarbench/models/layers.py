@@ -4,20 +4,30 @@ The one addition to the textbook blocks is an optional additive bias on the atte
 added *before* the 1/sqrt(d_head) scaling, which is how UAR's Text-to-Image Refiner writes its
 Eq. 11: A = (Q K^T + k * sigmoid(M)) / sqrt(d). Boolean masks follow one convention throughout:
 True = this position may be attended to (the batch's ``mask`` uses the same sense).
+
+Attention runs through ``F.scaled_dot_product_attention`` (fused kernels: flash / memory-efficient
+on CUDA, the flash CPU kernel on CPU) wherever it applies, including Eq. 11's bias, which becomes
+SDPA's additive ``attn_mask = bias / sqrt(d_head)`` (its gradient flows to TIR's masks). The
+explicit softmax(Q K^T ...) V of :meth:`MultiHeadAttention._explicit` is kept as the reference:
+``attention="explicit"`` selects it (:func:`use_attention`), and tests/models/test_sdpa.py checks
+that both give the same outputs and gradients to 1e-5 in fp32.
 """
 from __future__ import annotations
 
 import math
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from uarbench.models.config import AttentionKind
+
 
 def _neg_inf(x: Tensor) -> float:
     # the most negative finite value: a fully masked row then gives a uniform softmax, not NaN
     return torch.finfo(x.dtype).min
+
+
 
 
 def _batched_matmul(a: Tensor, b: Tensor) -> Tensor:
@@ -44,6 +54,7 @@ class MultiHeadAttention(nn.Module):
         self.v_proj = nn.Linear(d_model, d_model)
         self.out_proj = nn.Linear(d_model, d_model)
         self.dropout = nn.Dropout(dropout)
+        self.sdpa = True  # False: the explicit reference path (see use_attention)
 
     def _heads(self, x: Tensor) -> Tensor:
         B, T, _ = x.shape
@@ -77,6 +88,13 @@ class MultiHeadAttention(nn.Module):
             y = self.attend(rows, k, v, key_mask=key_mask, logit_bias=logit_bias)
             return y.reshape(query.shape)
         q = self._heads(self.q_proj(query))  # (B, H, T, hd)
+        attend = self._sdpa if self.sdpa else self._explicit
+        y = attend(q, k, v, key_mask, causal, logit_bias)  # (B, H, T, hd)
+        return self.out_proj(y.transpose(1, 2).reshape(query.shape))  # (B, T, H*hd) -> (B, T, d)
+
+    def _explicit(self, q: Tensor, k: Tensor, v: Tensor, key_mask: Tensor | None, causal: bool,
+                  logit_bias: Tensor | None) -> Tensor:
+        """The reference: softmax((Q K^T + bias) / sqrt(d) masked) V, written out."""
         att = self.attention_logits(q, k, logit_bias)  # (B, H, T, S)
         T, S = att.shape[-2:]
         if causal:
@@ -85,8 +103,39 @@ class MultiHeadAttention(nn.Module):
         if key_mask is not None:
             att = att.masked_fill(~key_mask[:, None, None, :], _neg_inf(att))  # (B, 1, 1, S)
         att = self.dropout(att.softmax(dim=-1))
-        y = _batched_matmul(att, v).transpose(1, 2).reshape(query.shape)  # (B, T, H*hd)
-        return self.out_proj(y)
+        return _batched_matmul(att, v)
+
+    def _sdpa(self, q: Tensor, k: Tensor, v: Tensor, key_mask: Tensor | None, causal: bool,
+              logit_bias: Tensor | None) -> Tensor:
+        """The same attention through ``F.scaled_dot_product_attention``. Masks become one
+        additive float mask (bias / sqrt(d), a large negative number where a key is masked; a
+        row with every key masked then stays finite, as in the reference); a plain causal mask
+        over a square T x T uses ``is_causal``; K, V shared by the batch (CRA's basis) are read
+        once with the batch folded into the query rows."""
+        B, H, T, hd = q.shape
+        S = k.shape[2]
+        p = self.dropout.p if self.training else 0.0
+        plain = key_mask is None and logit_bias is None
+        if plain and k.shape[0] == 1 and B > 1 and not causal:
+            rows = q.transpose(0, 1).reshape(1, H, B * T, hd)
+            y = F.scaled_dot_product_attention(rows, k, v, dropout_p=p)  # (1, H, B*T, hd)
+            return y.view(H, B, T, hd).transpose(0, 1)
+        if plain and (not causal or T == S):
+            return F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=causal)
+        mask = q.new_zeros(())
+        if logit_bias is not None:
+            mask = mask + logit_bias / math.sqrt(hd)
+        blocked = None
+        if causal:
+            blocked = torch.ones(T, S, dtype=torch.bool, device=q.device).triu(S - T + 1)
+        if key_mask is not None:
+            keys = ~key_mask[:, None, None, :]  # (B, 1, 1, S)
+            blocked = keys if blocked is None else blocked | keys
+        if blocked is not None:
+            mask = mask.masked_fill(blocked, _neg_inf(q) / 2)  # finite after adding a score
+        if k.shape[0] != B:
+            k, v = k.expand(B, -1, -1, -1), v.expand(B, -1, -1, -1)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask.to(q.dtype), dropout_p=p)
 
     def forward(self, query: Tensor, key: Tensor, value: Tensor, *,
                 key_mask: Tensor | None = None, causal: bool = False,
@@ -94,6 +143,18 @@ class MultiHeadAttention(nn.Module):
         """query (B, T, d), key/value (B, S, d); key_mask (B, S) bool, True = attend."""
         return self.attend(query, *self.project_kv(key, value), key_mask=key_mask, causal=causal,
                            logit_bias=logit_bias)
+
+
+def use_attention(model: nn.Module, kind: AttentionKind) -> nn.Module:
+    """Select how every attention of ``model`` is computed: ``sdpa`` (fused kernels) or
+    ``explicit`` (the written-out reference). The two compute the same function, so a
+    checkpoint trained with one loads under the other."""
+    if kind not in AttentionKind.__args__:
+        raise ValueError(f"attention {kind!r} not in {AttentionKind.__args__}")
+    for m in model.modules():
+        if isinstance(m, MultiHeadAttention):
+            m.sdpa = kind == "sdpa"
+    return model
 
 
 class FeedForward(nn.Module):
@@ -231,13 +292,15 @@ class TransformerDecoder(nn.Module):
 class DecoderCache:
     """Per-layer K, V of the decoded prefix (one row per hypothesis) and of the memory (one row
     per input: ``group`` consecutive hypotheses share it), the memory's mask; ``length`` =
-    prefix positions held."""
+    prefix positions held; ``shared``: what a model computes once per decoding and every
+    hypothesis reads (UAR: CRA's basis K, V), left alone by :meth:`select`."""
 
     MEMORY = ("mem_k", "mem_v")
 
     def __init__(self, layers: list[dict[str, Tensor]], memory_mask: Tensor | None,
                  group: int = 1) -> None:
         self.layers, self.memory_mask, self.length, self.group = layers, memory_mask, 0, group
+        self.shared: dict[str, object] = {}
 
     @property
     def n_memory(self) -> int:

@@ -97,7 +97,9 @@ FUSIONS: dict[str, type[nn.Module]] = {"dual_gate": DualGate, "none": NoFusion, 
 class CRA(nn.Module):
     """E (B, N, d) -> F (B, N, d): F~ = MHA(query=E, key=B^, value=B^) (Eq. 7), then fusion.
     Each token is projected on its own (keys are the basis, never other tokens), so applying
-    CRA to a report prefix keeps the decoder causal."""
+    CRA to a report prefix keeps the decoder causal. The basis' keys and values do not depend
+    on the input: :meth:`basis_kv` computes them once per forward pass (shared by the image and
+    the report) or once per decoding (not per token), and :meth:`forward` takes them."""
 
     def __init__(self, cfg: UARConfig) -> None:
         super().__init__()
@@ -105,9 +107,14 @@ class CRA(nn.Module):
         self.attn = MultiHeadAttention(cfg.d_model, cfg.cra_heads, cfg.dropout)
         self.fuse = FUSIONS[cfg.fusion](cfg.d_model)
 
-    def forward(self, e: Tensor) -> Tensor:
-        b = self.basis()[None]  # (1, size, d): one projection, broadcast over the batch
-        f_tilde = self.attn(e, b, b)  # (B, N, d), Eq. 7
+    def basis_kv(self) -> tuple[Tensor, Tensor]:
+        """Per-head K, V of B^ (1, H, size, hd): one projection, shared by the batch."""
+        b = self.basis()[None]  # (1, size, d)
+        return self.attn.project_kv(b, b)
+
+    def forward(self, e: Tensor, kv: tuple[Tensor, Tensor] | None = None) -> Tensor:
+        k, v = self.basis_kv() if kv is None else kv
+        f_tilde = self.attn.attend(e, k, v)  # (B, N, d), Eq. 7
         return self.fuse(e, f_tilde)
 
 

@@ -27,7 +27,8 @@ from torch import Tensor
 from uarbench.errors import UarbenchError
 from uarbench.models import register_model
 from uarbench.models.base import ConfigCheckpoint, TrainableModel
-from uarbench.models.layers import DecoderCache, TransformerDecoder, TransformerEncoder
+from uarbench.models.layers import (DecoderCache, TransformerDecoder, TransformerEncoder,
+                                     use_attention)
 from uarbench.models.resnet import CNNPatchEncoder
 from uarbench.models.uar.config import UARConfig
 from uarbench.models.uar.cra import CRA, global_alignment_loss, identical_rows
@@ -63,6 +64,7 @@ class UARModel(ConfigCheckpoint, TrainableModel):
         self.head = nn.Linear(cfg.d_model, cfg.vocab_size)
         self.stage = 1
         self._init_weights()
+        use_attention(self, cfg.attention)
 
     def _init_weights(self) -> None:
         # small normal init (GPT-2 / nanoGPT), token tables N(0, embed_std^2) (R2Gen's lineage
@@ -133,9 +135,14 @@ class UARModel(ConfigCheckpoint, TrainableModel):
                              f"{tuple(x.shape)} {x.dtype}")
         return self.cnn(x)
 
-    def align(self, e: Tensor) -> Tensor:
-        """F = CRA(E) with integration, else F = E (ablation rows without CRA integration)."""
-        return e if self.cra is None else self.cra(e)
+    def basis_kv(self) -> tuple[Tensor, Tensor] | None:
+        """CRA's basis K, V for :meth:`align` (None without CRA integration)."""
+        return None if self.cra is None else self.cra.basis_kv()
+
+    def align(self, e: Tensor, basis_kv: tuple[Tensor, Tensor] | None = None) -> Tensor:
+        """F = CRA(E) with integration, else F = E (ablation rows without CRA integration).
+        ``basis_kv`` from :meth:`basis_kv`, computed once for several calls (else here)."""
+        return e if self.cra is None else self.cra(e, basis_kv)
 
     def encode(self, images_or_tokens: Tensor) -> Tensor:
         """-> memory (B, L, d): the Transformer encoder over F(I)."""
@@ -150,10 +157,11 @@ class UARModel(ConfigCheckpoint, TrainableModel):
         key = "image_tokens" if cfg.lsu else "images"
         if key not in batch:
             raise KeyError(f"UAR with lsu={cfg.lsu} needs batch[{key!r}]")
-        f_img = self.align(self.embed_image(batch[key]))  # (B, L, d)
+        kv = self.basis_kv()  # once for both modalities
+        f_img = self.align(self.embed_image(batch[key]), kv)  # (B, L, d)
         # F(R) of the whole ground-truth report: positions and CRA are per token, so the decoder
         # input F(R)_<t is its prefix, and L_Global sees every word including the last
-        f_txt = self.align(self.lsu.text(ids))  # (B, T, d)
+        f_txt = self.align(self.lsu.text(ids), kv)  # (B, T, d)
         T, L = ids.shape[1] - 1, f_img.shape[1]
         h = self.decoder(f_txt[:, :-1], self.encoder(f_img), self_mask=mask[:, :-1],
                          cross_biases=self._cross_biases(T, L))  # (B, T-1, d)
@@ -184,7 +192,9 @@ class UARModel(ConfigCheckpoint, TrainableModel):
                        group: int = 1) -> DecoderCache:
         """A cache of the memory's cross-attention K, V for :meth:`decode_next`, with ``group``
         prefixes (beams) per memory row."""
-        return self.decoder.start_cache(memory, memory_mask, group)
+        cache = self.decoder.start_cache(memory, memory_mask, group)
+        cache.shared["basis_kv"] = self.basis_kv()  # once per decoding, not per token
+        return cache
 
     def decode_next(self, cache: DecoderCache, prefix_ids: Tensor) -> Tensor:
         """As :meth:`decode_step`, feeding only the newest token prefix_ids[:, -1] (its earlier
@@ -195,7 +205,8 @@ class UARModel(ConfigCheckpoint, TrainableModel):
         e = self.lsu.text.at(prefix_ids[:, -1:], t - 1)  # (B, 1, d)
         biases = self._cross_biases(t, cache.n_memory)
         biases = None if biases is None else [b[-1:] for b in biases]  # (1, L): row t-1 of Eq. 11
-        h = self.decoder.step(self.align(e), cache, cross_biases=biases)
+        h = self.decoder.step(self.align(e, cache.shared.get("basis_kv")), cache,
+                              cross_biases=biases)
         return F.log_softmax(self.head(h[:, -1]), dim=-1)  # (B, vocab)
 
     @torch.no_grad()
