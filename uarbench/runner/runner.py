@@ -21,6 +21,7 @@ from uarbench.errors import UarbenchError
 from uarbench.io import atomic_write_json
 from uarbench.runner.execute import RunOutcome, execute_run, load_run_dataset, resolved_configs, status_of
 from uarbench.runner.lock import IF_BUSY
+from uarbench.runner.placement import Placed, Placement, plan_placement
 from uarbench.runner.schedule import Task, plan_tasks, run_tasks
 from uarbench.runner.suite import RunSpec, expand_suite, load_suites
 from uarbench.timing import collect, phase
@@ -65,14 +66,17 @@ def run_suite(suite: str, *, dataset: str | None = None, data_root: str | None =
               executor: str = "local", jobs: int | None = None, ray_address: str | None = None,
               cache_dir: str | None = None, benchmark: str | Path | None = None,
               scoring: dict | None = None, if_busy: str = "skip",
-              share_stage1: bool = True) -> SuiteReport:
+              share_stage1: bool = True, gpus_per_run: float = 1.0) -> SuiteReport:
     """Run every incomplete run of ``suite`` (see the module docstring); never raises for a
     failing run: check :attr:`SuiteReport.failures`. ``scoring``: how test splits are scored
     beyond NLG (:func:`uarbench.evaluate.evaluate` arguments ``labeler``, ``labeler_kwargs``,
     ``radgraph_model``, ``radgraph_model_type``); part of each run's identity. ``if_busy``: what
     to do with a run another process is writing (:mod:`uarbench.runner.lock`): skip, wait,
     fail. ``share_stage1``: runs with the same stage 1 train it once
-    (:mod:`uarbench.training.shared_stage1`; the results are the same either way)."""
+    (:mod:`uarbench.training.shared_stage1`; the results are the same either way). Placement:
+    a local suite on CUDA runs one job per visible GPU (``jobs`` = jobs per GPU there; see
+    :mod:`uarbench.runner.placement`); on Ray a trained run asks ``gpus_per_run`` GPUs
+    (fractional allowed), a floor none."""
     if executor not in EXECUTORS:
         raise UarbenchError(f"unknown executor {executor!r}.", fix=f"use one of {EXECUTORS}.")
     if if_busy not in IF_BUSY:
@@ -87,7 +91,9 @@ def run_suite(suite: str, *, dataset: str | None = None, data_root: str | None =
     todo = [s for s in specs if overwrite or report.statuses[s.name] != "complete"]
     report.outcomes = [RunOutcome(s.name, "skipped", str(out / s.suite / s.name))
                        for s in specs if s not in todo]
-    local_jobs = _local_jobs(jobs, benchmark, len(todo)) if executor == "local" else 1
+    placement = plan_placement(device, jobs) if executor == "local" else Placement()
+    local_jobs = (placement.workers if placement.on_gpus
+                  else _local_jobs(jobs, benchmark, len(todo)) if executor == "local" else 1)
     tokenizer_of: dict[str, Path] = {}
     if todo:
         with collect() as times:
@@ -105,18 +111,27 @@ def run_suite(suite: str, *, dataset: str | None = None, data_root: str | None =
         atomic_write_json(out / suite / PREPARE_FILE, prepared)
     if executor == "ray":
         report.outcomes += _run_ray(todo, out, overwrite, ray_address, cache_dir, if_busy,
-                                    share_stage1)
+                                    share_stage1, gpus_per_run)
     else:
         tasks = plan_tasks(todo, tokenizer_of, share_stage1)
         fit_seconds: dict[str, float] = {}
         report.outcomes += _run_local(tasks, local_jobs, _Options(
-            str(out), overwrite, cache_dir, if_busy, share_stage1), fit_seconds)
+            str(out), overwrite, cache_dir, if_busy, share_stage1), fit_seconds, placement)
         if fit_seconds:  # fitted in the workers, beside the runs
             prepared["tokenizer_fits_s"] = {k: round(v, 2) for k, v in sorted(fit_seconds.items())}
             atomic_write_json(out / suite / PREPARE_FILE, prepared)
     order = {s.name: i for i, s in enumerate(specs)}
     report.outcomes.sort(key=lambda o: order[o.run])
     return report
+
+
+def ray_task(fn, spec: RunSpec, cluster_gpus: float, gpus_per_run: float):
+    """``fn`` as a Ray task sized for ``spec``: a trained run asks ``gpus_per_run`` GPUs where
+    the cluster has any, a floor asks none."""
+    import ray
+    from uarbench.training.run import trainable
+    gpus = gpus_per_run if cluster_gpus and trainable(spec.model) else 0
+    return ray.remote(num_cpus=1, num_gpus=gpus, max_retries=0)(fn)
 
 
 def _local_jobs(jobs: int | None, benchmark, n_runs: int) -> int:
@@ -175,18 +190,25 @@ class _Options:
                            share_stage1=self.share_stage1)
 
 
-def _run_local(tasks: list[Task], jobs: int, opts: _Options,
-               fit_seconds: dict[str, float]) -> list[RunOutcome]:
+def needs_gpu(task: Task) -> bool:
+    """Tokenizer fits and trained runs take a GPU; floors run on the CPU."""
+    from uarbench.training.run import trainable
+    return task.kind == "fit" or trainable(task.spec.model)
+
+
+def _run_local(tasks: list[Task], jobs: int, opts: _Options, fit_seconds: dict[str, float],
+               placement: Placement = Placement()) -> list[RunOutcome]:
     bar = tqdm(total=sum(t.kind == "run" for t in tasks), desc="suite", unit="run",
                position=0, disable=None)
-    outcomes = run_tasks(tasks, jobs, opts.do, opts.out, on_run_done=lambda o: bar.update(1),
-                         fit_seconds=fit_seconds)
+    do = Placed(opts.do, placement, needs_gpu) if placement.on_gpus else opts.do
+    outcomes = run_tasks(tasks, jobs, do, opts.out, on_run_done=lambda o: bar.update(1),
+                         fit_seconds=fit_seconds, fresh_workers=placement.on_gpus)
     bar.close()
     return outcomes
 
 
 def _run_ray(specs, out, overwrite, address, cache_dir, if_busy="skip",
-             share_stage1=True) -> list[RunOutcome]:
+             share_stage1=True, gpus_per_run: float = 1.0) -> list[RunOutcome]:
     try:
         import ray
     except ImportError:
@@ -198,10 +220,9 @@ def _run_ray(specs, out, overwrite, address, cache_dir, if_busy="skip",
                  ignore_reinit_error=True)
     try:
         gpus = ray.cluster_resources().get("GPU", 0)
-        task = ray.remote(num_cpus=1, num_gpus=1 if gpus else 0, max_retries=0)(execute_run)
-        pending = [task.remote(s, str(Path(out).resolve()), overwrite=overwrite,
-                               cache_dir=cache_dir, if_busy=if_busy,
-                               share_stage1=share_stage1) for s in specs]
+        pending = [ray_task(execute_run, s, gpus, gpus_per_run).remote(
+            s, str(Path(out).resolve()), overwrite=overwrite, cache_dir=cache_dir,
+            if_busy=if_busy, share_stage1=share_stage1) for s in specs]
         outcomes = []
         bar = tqdm(total=len(specs), desc="suite (ray)", unit="run", disable=None)
         while pending:

@@ -129,9 +129,11 @@ def _set_priorities(tasks: dict[str, Task]) -> None:
 
 def run_tasks(tasks: list[Task], jobs: int, do: Callable[[Task, int], RunOutcome | float],
               out: str | Path, on_run_done: Callable[[RunOutcome], None] = lambda o: None,
-              fit_seconds: dict[str, float] | None = None) -> list[RunOutcome]:
+              fit_seconds: dict[str, float] | None = None,
+              fresh_workers: bool = False) -> list[RunOutcome]:
     """Execute ``tasks`` respecting ``needs`` / ``after``, ``jobs`` at a time (in this process when
-    ``jobs`` <= 1, else in spawned workers), highest priority first. ``do(task, slot)`` does one
+    ``jobs`` <= 1, else in spawned workers; ``fresh_workers``: always in workers, a new process
+    per task, as GPU placement needs), highest priority first. ``do(task, slot)`` does one
     task (a picklable function: workers call it too; ``slot`` < jobs is free while it runs): a
     run's outcome, or a fit's seconds (collected in ``fit_seconds``). Returns each run's
     outcome (a run whose fit failed is failed with the fit's error)."""
@@ -163,7 +165,7 @@ def run_tasks(tasks: list[Task], jobs: int, do: Callable[[Task, int], RunOutcome
         bad = [d for d in task.needs if not finished.get(d, True)]
         return None if not bad else f"{bad[0]} failed: {errors.get(bad[0], 'see its log')}"
 
-    if jobs <= 1:
+    if jobs <= 1 and not fresh_workers:
         while pending:
             task = ready()[0]
             del pending[task.name]
@@ -178,7 +180,9 @@ def run_tasks(tasks: list[Task], jobs: int, do: Callable[[Task, int], RunOutcome
         return outcomes
     running: dict[Future, Task] = {}
     slots: dict[Future, int] = {}
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+    jobs = max(jobs, 1)
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"),
+                             max_tasks_per_child=1 if fresh_workers else None) as pool:
         while pending or running:
             for task in ready():
                 if len(running) >= jobs:

@@ -25,11 +25,14 @@ class TrainConfig(FrozenConfig):
     device: Literal["cpu", "cuda", "auto"] = "auto"
     threads: int = 0                    # torch CPU threads; 0 = leave torch's default
     eval_batch_size: int = 32
+    eval_batch_size_gpu: int = 256      # studies per decoding batch on CUDA (beams share memory)
+    compile: bool = False               # torch.compile the model call of a training step
     decode: DecodeConfig = field(default_factory=DecodeConfig)          # test decoding
     select_decode: DecodeConfig = field(default_factory=DecodeConfig)   # validation decoding
 
     def __post_init__(self) -> None:
-        problems = [f"{f} must be >= 1" for f in ("batch_size", "eval_batch_size")
+        problems = [f"{f} must be >= 1"
+                    for f in ("batch_size", "eval_batch_size", "eval_batch_size_gpu")
                     if getattr(self, f) < 1]
         problems += [f"{f} must be >= 0" for f in ("epochs_stage1", "epochs_stage2", "threads")
                      if getattr(self, f) < 0]

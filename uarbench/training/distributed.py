@@ -17,9 +17,10 @@ import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Iterator, Sequence
+from typing import Iterator
 
 import torch
+from torch import Tensor
 import torch.distributed as dist
 
 from uarbench.errors import UarbenchError
@@ -97,13 +98,12 @@ def barrier(info: DistInfo) -> None:
         dist.barrier(device_ids=[info.local_rank] if info.device.type == "cuda" else None)
 
 
-def all_reduce_sum(values: Sequence[float], info: DistInfo) -> list[float]:
-    """Sum each value over the ranks (float64); the values themselves in a world of one."""
-    if not info.parallel:
-        return [float(v) for v in values]
-    t = torch.tensor([float(v) for v in values], dtype=torch.float64, device=info.device)
-    dist.all_reduce(t, op=dist.ReduceOp.SUM)
-    return t.tolist()
+def all_reduce_sum_tensor(values: Tensor, info: DistInfo) -> Tensor:
+    """Sum a device tensor over the ranks in place, without a host sync (the values themselves
+    in a world of one)."""
+    if info.parallel:
+        dist.all_reduce(values, op=dist.ReduceOp.SUM)
+    return values
 
 
 def broadcast_from_main(value: float, info: DistInfo) -> float:

@@ -40,12 +40,14 @@ from uarbench.errors import UarbenchError
 from uarbench.io import atomic_write_text
 from uarbench.store import TRAIN_LOG
 from uarbench.metrics.bleu import Bleu
+from uarbench.models.base import TrainableModel
 from uarbench.timing import phase
 from uarbench.training.checkpoint import load_checkpoint, save_checkpoint
 from uarbench.training.config import TrainConfig
 from uarbench.training.data import SplitTensors, eval_batches, to_unit, train_batches
 from uarbench.training.decoding import DecodeConfig, decode
-from uarbench.training.distributed import DistInfo, all_reduce_sum, barrier, broadcast_from_main
+from uarbench.training.distributed import (DistInfo, all_reduce_sum_tensor, barrier,
+                                           broadcast_from_main)
 from uarbench.training.shared_stage1 import SharedStage1
 
 LOSS_TERMS = ("loss", "ce", "global_", "mask")
@@ -53,6 +55,56 @@ LOSS_TERMS = ("loss", "ce", "global_", "mask")
 
 class TrainingDiverged(UarbenchError):
     """A loss term became NaN or infinite."""
+
+
+class LaggedScalars:
+    """Loss terms read one step late, so a training step never waits for the device.
+
+    :meth:`push` takes step n's terms as a device tensor and starts their copy to (pinned) host
+    memory without waiting; it returns step n-1's values, whose copy was queued a whole step ago
+    and is done by now. :meth:`flush` returns the last pending values (at the end of an epoch,
+    before validation and checkpoints, so a NaN is always caught before anything is saved).
+    On the CPU the copy is immediate and the lag changes nothing but the order of the calls."""
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self.names = names
+        self._pending: tuple[dict, Tensor, object] | None = None
+
+    def push(self, meta: dict, values: Tensor) -> tuple[dict, dict[str, float]] | None:
+        ready = self.flush()
+        if values.device.type == "cuda":
+            host = torch.empty(values.shape, dtype=values.dtype, pin_memory=True)
+            host.copy_(values, non_blocking=True)
+            event = torch.cuda.Event()
+            event.record()
+        else:
+            host, event = values, None
+        self._pending = (meta, host, event)
+        return ready
+
+    def flush(self) -> tuple[dict, dict[str, float]] | None:
+        if self._pending is None:
+            return None
+        meta, host, event = self._pending
+        self._pending = None
+        if event is not None:
+            event.synchronize()
+        return meta, dict(zip(self.names, host.tolist(), strict=True))
+
+
+def stage_leaves_parameters_unused(model: TrainableModel, stage: int) -> bool:
+    """Whether training ``stage`` leaves some of ``model``'s parameters without a gradient: stage
+    1 of a two-stage model with parameters named in its ``stage1_unused`` (UAR's TIR masks)."""
+    prefixes = tuple(model.stage1_unused)
+    return (stage == 1 and len(tuple(model.training_stages())) > 1 and bool(prefixes)
+            and any(name.startswith(prefixes) for name, _ in model.named_parameters()))
+
+
+def check_finite(values: dict[str, float], step: int) -> None:
+    for name, v in values.items():
+        if not math.isfinite(v):
+            raise TrainingDiverged(f"loss term {name!r} is {v} at step {step}.",
+                                   fix="lower the learning rate or check the inputs.")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -107,6 +159,10 @@ class Trainer:
             self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
         self.model.to(self.device)
         self._ddp: nn.parallel.DistributedDataParallel | None = None
+        self._forward: Callable | None = None  # the model call of a step (compiled or not)
+        self._loss_form_checked = False
+        self._log_buffer: list[str] = []
+        self._log_flushed_at = time.monotonic()
         self.stages = tuple(model.training_stages())
 
     # --- optimiser ---
@@ -116,7 +172,8 @@ class Trainer:
         groups = [{"params": [p for p in params if id(p) not in image_side], "lr": self.cfg.lr},
                   {"params": [p for p in params if id(p) in image_side], "lr": self._lr_image()}]
         opt = torch.optim.AdamW([g for g in groups if g["params"]],
-                                weight_decay=self.cfg.weight_decay)
+                                weight_decay=self.cfg.weight_decay,
+                                fused=True)
         return opt, torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=self.cfg.lr_decay)
 
     def _lr_image(self) -> float:
@@ -133,26 +190,27 @@ class Trainer:
             if grads:
                 nn.utils.clip_grad_norm_(grads, self.cfg.grad_clip)
 
-    # --- one training step ---
-    def _step(self, opt, images: Tensor, tokens: Tensor, step: int) -> dict[str, float]:
+    # --- one training step (no host sync: the loss terms come back as a device tensor) ---
+    def _model_call(self, module: nn.Module) -> Callable:
+        """The step's forward: ``module`` itself, or compiled once with ``compile``."""
+        if self._forward is None:
+            self._forward = torch.compile(module) if self.cfg.compile else module
+        return self._forward
+
+    def _step(self, opt, images: Tensor, tokens: Tensor) -> Tensor:
         self.model.train()
         batch = {**self.image_input(images.to(self.device, non_blocking=True)),
                  "ids": tokens.to(self.device, non_blocking=True)}
         with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16,
                             enabled=self.device.type == "cuda"):
-            out = self.model(batch)
-        values = {k: float(out[k].detach()) for k in LOSS_TERMS}
-        for name, v in values.items():
-            if not math.isfinite(v):
-                raise TrainingDiverged(f"loss term {name!r} is {v} at step {step}.",
-                                       fix="lower the learning rate or check the inputs.")
+            out = self._model_call(self.model)(batch)
         opt.zero_grad(set_to_none=True)
         out["loss"].backward()
         self._clip()
         opt.step()
-        return values
+        return torch.stack([out[k].detach().float() for k in LOSS_TERMS])
 
-    def _parallel_step(self, opt, images: Tensor, tokens: Tensor, step: int) -> dict[str, float]:
+    def _parallel_step(self, opt, images: Tensor, tokens: Tensor) -> Tensor:
         """One data-parallel step on this rank's rows of the global batch (see module doc)."""
         self.model.train()
         B, rank, world = len(tokens), self.dist.rank, self.dist.world
@@ -162,43 +220,45 @@ class Trainer:
             # a last batch smaller than the world: run row 0 at weight 0 so this rank still takes
             # part in DDP's gradient all-reduce (L_Mask, which needs no data, keeps its weight)
             rows = torch.zeros(1, dtype=torch.long)
+        # counts from the host-side token ids: no device sync
         n_tok = int((tokens[rows, 1:] != self.tok.pad_id).sum()) if n_rows else 0  # CE targets
         n_tok_all = int((tokens[:, 1:] != self.tok.pad_id).sum())
         batch = {**self.image_input(images[rows].to(self.device, non_blocking=True)),
                  "ids": tokens[rows].to(self.device, non_blocking=True)}
         with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16,
                             enabled=self.device.type == "cuda"):
-            out = self._ddp(batch)
+            out = self._model_call(self._ddp)(batch)
         l1, l2, l3 = (float(w) for w in self.model.loss_weights())  # Eq. 13
         ce, glob, mask = out["ce"].float(), out["global_"].float(), out["mask"].float()
-        if not torch.allclose(out["loss"].detach().float(), (l1 * ce + l2 * glob + l3 * mask).detach(),
-                              rtol=1e-4, atol=1e-5):
-            raise UarbenchError(f"{type(self.model).__name__}'s loss is not l1 * ce + l2 * global_ "
-                                "+ l3 * mask, which data-parallel training reweighs per rank.",
-                                fix="return the loss in that form, or train in one process.")
+        if not self._loss_form_checked:  # once: it is a property of the model's code
+            self._loss_form_checked = True
+            if not torch.allclose(out["loss"].detach().float(),
+                                  (l1 * ce + l2 * glob + l3 * mask).detach(), rtol=1e-4, atol=1e-5):
+                raise UarbenchError(f"{type(self.model).__name__}'s loss is not l1 * ce + l2 * "
+                                    "global_ + l3 * mask, which data-parallel training reweighs "
+                                    "per rank.", fix="return the loss in that form, or train in "
+                                                     "one process.")
         # DDP averages gradients over ranks: these weights make the average the global batch's
         loss = (l1 * ce * (n_tok * world / n_tok_all) + l2 * glob * (n_rows * world / B)
                 + l3 * mask)
-        sums = all_reduce_sum([float(ce.detach()) * n_tok, n_tok, float(glob.detach()) * n_rows,
-                               n_rows, float(mask.detach())], self.dist)
-        values = {"ce": sums[0] / sums[1], "global_": sums[2] / sums[3], "mask": sums[4] / world}
-        values = {"loss": l1 * values["ce"] + l2 * values["global_"] + l3 * values["mask"], **values}
-        for name, v in values.items():  # global values: every rank stops at the same step
-            if not math.isfinite(v):
-                raise TrainingDiverged(f"loss term {name!r} is {v} at step {step}.",
-                                       fix="lower the learning rate or check the inputs.")
+        sums = all_reduce_sum_tensor(torch.stack([
+            ce.detach().double() * n_tok, ce.new_tensor(n_tok, dtype=torch.float64),
+            glob.detach().double() * n_rows, ce.new_tensor(n_rows, dtype=torch.float64),
+            mask.detach().double()]), self.dist)
+        ce_g, glob_g, mask_g = sums[0] / sums[1], sums[2] / sums[3], sums[4] / world
         opt.zero_grad(set_to_none=True)
         loss.backward()
         self._clip()
         opt.step()
-        return values
+        # global values: every rank reads the same, so every rank stops at the same step
+        return torch.stack([l1 * ce_g + l2 * glob_g + l3 * mask_g, ce_g, glob_g, mask_g]).float()
 
     # --- decoding and selection ---
     @torch.no_grad()
     def predict(self, data: SplitTensors, dcfg: DecodeConfig) -> list[str]:
         self.model.eval()
         texts: list[str] = []
-        for _, images in eval_batches(data, self.cfg.eval_batch_size):
+        for _, images in eval_batches(data, self._eval_batch_size()):
             inputs = self.image_input(images.to(self.device))
             x = next(iter(inputs.values()))
             with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16,
@@ -208,6 +268,12 @@ class Trainer:
             texts += [self.tok.decode(s) for s in seqs]
         return texts
 
+    def _eval_batch_size(self) -> int:
+        """Studies per decoding / scoring batch: the preset's GPU size on CUDA."""
+        if self.device.type == "cuda":
+            return self.cfg.eval_batch_size_gpu
+        return self.cfg.eval_batch_size
+
     @torch.no_grad()
     def image_use(self, data: SplitTensors, seed: int = 0) -> dict[str, float]:
         """Teacher-forced CE with each study's own images vs with the images of another study
@@ -216,7 +282,7 @@ class Trainer:
         self.model.eval()
         perm = torch.randperm(len(data.ids), generator=torch.Generator().manual_seed(seed))
         totals = {"matched": 0.0, "shuffled": 0.0}
-        for idx, images in eval_batches(data, self.cfg.eval_batch_size):
+        for idx, images in eval_batches(data, self._eval_batch_size()):
             tokens = data.tokens[idx].to(self.device)
             for key, imgs in (("matched", images), ("shuffled", to_unit(data.images[perm[idx]]))):
                 batch = {**self.image_input(imgs.to(self.device)), "ids": tokens}
@@ -239,12 +305,6 @@ class Trainer:
         step = state["step"] if state else 0
         if self.dist.is_main:
             self._trim_log(step)
-        if self.dist.parallel and self._ddp is None:
-            # stage 1 leaves the TIR masks unused: find_unused_parameters lets DDP skip them
-            # (their grads stay None, as in one process)
-            self._ddp = nn.parallel.DistributedDataParallel(
-                self.model, device_ids=[self.dist.local_rank] if self.device.type == "cuda" else None,
-                find_unused_parameters=True)
         step_fn = self._parallel_step if self.dist.parallel else self._step
         per_epoch = math.ceil(len(train.ids) / self.cfg.batch_size)
         total = sum(self._epochs(s) for s in self.stages) * per_epoch
@@ -262,6 +322,8 @@ class Trainer:
                 # §3.5: stage 2 starts from the best stage-1 checkpoint, fresh optimiser
                 self.model.load_state_dict(load_checkpoint(self.files.best(1))["model"])
             self.model.set_stage(stage)
+            if self.dist.parallel:
+                self._wrap_ddp(stage)
             opt, sched = self._optimiser()
             first = 0
             if resume_here:
@@ -276,24 +338,28 @@ class Trainer:
                 if self.dist.parallel:  # dropout: a stream of its own per rank and epoch
                     torch.manual_seed((self.cfg.seed * 1_000_003 + stage * 1009 + epoch) * 65_537
                                       + self.dist.rank)
+                lagged = LaggedScalars(LOSS_TERMS)
+                t_prev = time.perf_counter()
                 for _, images, tokens in train_batches(train, self.cfg.batch_size, crop, gen):
-                    t0 = time.perf_counter()
                     step += 1
                     with phase("train_steps"):
-                        values = step_fn(opt, images, tokens, step)
+                        terms = step_fn(opt, images, tokens)
+                    t_now = time.perf_counter()
                     lrs = [g["lr"] for g in opt.param_groups]
-                    self._log({"stage": stage, "epoch": epoch, "step": step, **values,
-                               "lr": lrs[0], "lr_image": lrs[-1],
-                               "samples_per_s": len(tokens) / (time.perf_counter() - t0)})
+                    meta = {"stage": stage, "epoch": epoch, "step": step, "lr": lrs[0],
+                            "lr_image": lrs[-1], "samples_per_s": len(tokens) / (t_now - t_prev)}
+                    t_prev = t_now
+                    self._record(lagged.push(meta, terms), bar)
                     bar.update(1)
-                    bar.set_postfix(stage=stage, ce=f"{values['ce']:.3f}")
                     faults.checkpoint("mid_epoch")  # kill tests (uarbench/faults.py)
+                self._record(lagged.flush(), bar)
                 sched.step()
                 # rank 0 validates; every rank takes its BLEU-4, so every selection agrees
                 with phase("validation"):
                     bleu4 = broadcast_from_main(self.validate(val) if self.dist.is_main
                                                 else 0.0, self.dist)
                 self._log({"stage": stage, "epoch": epoch, "step": step, "val_bleu4": bleu4})
+                self._flush_log()  # the epoch's rows are on disk before last.pt says it is done
                 main = self.dist.is_main
                 if bleu4 > best["bleu4"]:
                     best = {"bleu4": bleu4, "stage": stage, "epoch": epoch}
@@ -326,6 +392,26 @@ class Trainer:
         self.model.set_stage(best["stage"])
         return best
 
+    def _wrap_ddp(self, stage: int) -> None:
+        """DDP for this stage; ``find_unused_parameters`` only where the stage leaves parameters
+        unused (:func:`stage_leaves_parameters_unused`), since it costs a graph walk per step."""
+        unused = stage_leaves_parameters_unused(self.model, stage)
+        self._ddp = nn.parallel.DistributedDataParallel(
+            self.model, device_ids=[self.dist.local_rank] if self.device.type == "cuda" else None,
+            find_unused_parameters=unused)
+        self._forward = None  # compile (if asked) the new wrapper
+
+    def _record(self, ready: tuple[dict, dict[str, float]] | None, bar) -> None:
+        """Check and log one step's lagged loss terms."""
+        if ready is None:
+            return
+        meta, values = ready
+        check_finite(values, meta["step"])
+        row = {**meta, **values}
+        self._log({k: row[k] for k in ("stage", "epoch", "step", *LOSS_TERMS, "lr", "lr_image",
+                                       "samples_per_s")})
+        bar.set_postfix(stage=meta["stage"], ce=f"{values['ce']:.3f}", refresh=False)
+
     def _take_stage1(self) -> dict | None:
         """Stage 1 as published by an earlier run with the same key: its files are written here
         as this run's own stage 1 would have written them, and the RNG continues from its end."""
@@ -338,6 +424,7 @@ class Trainer:
             self._trim_log(0)
             for row in json.loads(taken["log"]):
                 self._log(row)
+            self._flush_log()
             save_checkpoint(self.files.best(), {"model": taken["model"], "best": taken["best"],
                                                 "val_predictions": taken["val_predictions"]})
             save_checkpoint(self.files.best(1), {"model": taken["model"]})
@@ -352,12 +439,26 @@ class Trainer:
     def _epochs(self, stage: int) -> int:
         return self.cfg.epochs_stage1 if stage == 1 else self.cfg.epochs_stage2
 
+    LOG_FLUSH_ROWS, LOG_FLUSH_S = 200, 10.0
+
     def _log(self, row: dict) -> None:
+        """Buffer one log row; the buffer is appended to the file every 200 rows or 10 s, and at
+        each epoch's end before the checkpoint (one file write per many steps, not per step)."""
         if not self.dist.is_main:  # rank 0 logs the global values for every rank
+            return
+        self._log_buffer.append(json.dumps(row) + "\n")
+        if (len(self._log_buffer) >= self.LOG_FLUSH_ROWS
+                or time.monotonic() - self._log_flushed_at >= self.LOG_FLUSH_S):
+            self._flush_log()
+
+    def _flush_log(self) -> None:
+        self._log_flushed_at = time.monotonic()
+        if not self._log_buffer:
             return
         self.files.log.parent.mkdir(parents=True, exist_ok=True)
         with open(self.files.log, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(row) + "\n")
+            fh.write("".join(self._log_buffer))
+        self._log_buffer.clear()
 
     def _trim_log(self, step: int) -> None:
         """Drop log rows written after the checkpoint we resume from (an interrupted epoch)."""

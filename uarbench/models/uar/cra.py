@@ -104,7 +104,9 @@ class CRA(nn.Module):
     def __init__(self, cfg: UARConfig) -> None:
         super().__init__()
         self.basis = OrthonormalBasis(cfg.basis_size, cfg.d_model, cfg.basis, cfg.basis_seed)
-        self.attn = MultiHeadAttention(cfg.d_model, cfg.cra_heads, cfg.dropout)
+        # docs/spec.md §3: dropout on F~, not on the (B*(L+T)) x 2048 attention weights
+        self.attn = MultiHeadAttention(cfg.d_model, cfg.cra_heads, 0.0)
+        self.dropout = nn.Dropout(cfg.dropout)
         self.fuse = FUSIONS[cfg.fusion](cfg.d_model)
 
     def basis_kv(self) -> tuple[Tensor, Tensor]:
@@ -114,7 +116,7 @@ class CRA(nn.Module):
 
     def forward(self, e: Tensor, kv: tuple[Tensor, Tensor] | None = None) -> Tensor:
         k, v = self.basis_kv() if kv is None else kv
-        f_tilde = self.attn.attend(e, k, v)  # (B, N, d), Eq. 7
+        f_tilde = self.dropout(self.attn.attend(e, k, v))  # (B, N, d), Eq. 7
         return self.fuse(e, f_tilde)
 
 
