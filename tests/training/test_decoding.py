@@ -406,3 +406,26 @@ def test_a_grouped_cache_shares_memory_and_refuses_to_split_a_group(uar):
         assert torch.equal(cache.layers[0]["mem_k"], mem_k[1:])
         with pytest.raises(ValueError, match="blocks of 3"):
             cache.select(torch.tensor([0, 1, 3] + list(range(3, cache.layers[0]["k"].shape[0]))))
+
+
+@pytest.mark.parametrize("method", ["beam", "greedy"])
+def test_a_decoding_step_waits_for_the_device_at_most_once(method):
+    """Issue 13: the search keeps its bookkeeping on the device; the host reads one small
+    tensor per step (which rows stop), plus the results once at the end."""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models"))
+    from test_model_contract import build, inputs
+    from uarbench.training.syncs import count_host_syncs
+    cls, cfg, model = build("uar", {"two_stage": False})
+    with torch.no_grad():
+        memory = model.encode(next(iter(inputs(cls, cfg, B=5).values())))
+    max_len = 10
+    kw = dict(max_len=max_len, bos_id=cfg.bos_id, eos_id=cfg.eos_id, pad_id=cfg.pad_id)
+    with count_host_syncs() as calls:
+        if method == "beam":
+            out = beam_search(model, memory, beam_size=3, block_ngram=3, **kw)
+        else:
+            out = greedy_search(model, memory, **kw)
+    assert len(out) == 5
+    assert sum(calls.values()) <= max_len + 2, dict(calls)  # one per step + the final read

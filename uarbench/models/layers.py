@@ -308,17 +308,20 @@ class DecoderCache:
 
     def select(self, index: Tensor) -> None:
         """Keep / reorder / copy hypotheses: hypothesis i becomes old hypothesis index[i]. With
-        ``group`` g > 1 each block of g new hypotheses must come from one old block (a beam
-        search reorders beams within an input and drops whole inputs); the memory follows the
-        blocks and is copied only when inputs leave."""
+        ``group`` g > 1 each block of g new hypotheses must come from one old block, and blocks
+        keep their inputs' order (a beam search reorders beams within an input and drops whole
+        inputs); the memory follows the blocks and is copied only when inputs leave. No host
+        sync: the contract is checked on the CPU, and asserted on the device elsewhere."""
         rows = index
         if self.group > 1:
             blocks = index.view(-1, self.group) // self.group  # (rows, g): old input of each
             rows = blocks[:, 0]
-            if not bool((blocks == rows[:, None]).all()):
-                raise ValueError(f"select() must keep blocks of {self.group} hypotheses together")
-        same_rows = rows.numel() == self.layers[0]["mem_k"].shape[0] and bool(
-            (rows == torch.arange(rows.numel(), device=rows.device)).all())
+            _check(blocks == rows[:, None],
+                   f"select() must keep blocks of {self.group} hypotheses together")
+        same_rows = rows.numel() == self.layers[0]["mem_k"].shape[0]
+        if same_rows:
+            _check(rows == torch.arange(rows.numel(), device=rows.device),
+                   "select() may drop inputs but not reorder them")
         for layer in self.layers:
             for key, value in layer.items():
                 if key not in self.MEMORY:
@@ -327,6 +330,16 @@ class DecoderCache:
                     layer[key] = value.index_select(0, rows)
         if self.memory_mask is not None and not same_rows:
             self.memory_mask = self.memory_mask.index_select(0, rows)
+
+
+def _check(ok: Tensor, message: str) -> None:
+    """Raise ValueError(message) unless every entry of ``ok`` is True; on an accelerator the
+    check is queued (``torch._assert_async``) instead of waiting for the values."""
+    if ok.device.type == "cpu":
+        if not bool(ok.all()):
+            raise ValueError(message)
+    else:
+        torch._assert_async(ok.all(), message)
 
 
 class _PositionTable(nn.Module):

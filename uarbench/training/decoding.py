@@ -166,16 +166,42 @@ def _check_args(memory: Tensor, memory_mask: Tensor | None, max_len: int) -> Non
         raise ValueError(f"max_len must be >= 0, got {max_len}")
 
 
+class _Finished:
+    """The ids each input row decodes to, kept on the device until the search ends (so a step
+    never waits to copy them): ``tokens`` (B, max_len), ``length`` (B,), -1 = none yet."""
+
+    def __init__(self, B: int, max_len: int, pad_id: int, device: torch.device) -> None:
+        self.tokens = torch.full((B, max(max_len, 1)), pad_id, dtype=torch.long, device=device)
+        self.length = torch.full((B,), -1, dtype=torch.long, device=device)
+
+    def put(self, rows: Tensor, take: Tensor, ids: Tensor) -> None:
+        """Rows ``rows[take]`` now decode to ``ids`` (R, n) (other rows keep theirs)."""
+        n = ids.shape[1]
+        self.tokens[rows, :n] = torch.where(take[:, None], ids, self.tokens[rows, :n])
+        self.length[rows] = torch.where(take, n, self.length[rows])
+
+    def to_lists(self) -> list[list[int]]:
+        """One transfer at the end -> per row its ids."""
+        tokens, lengths = self.tokens.tolist(), self.length.tolist()
+        return [t[:n] for t, n in zip(tokens, lengths, strict=True)]
+
+
+def _kept(flags: list[bool], device: torch.device) -> Tensor:
+    """Indices of the False entries of ``flags`` (already on the host: no sync)."""
+    return torch.tensor([i for i, f in enumerate(flags) if not f], dtype=torch.long,
+                        device=device)
+
+
 @torch.no_grad()
 def greedy_search(model: Decodable, memory: Tensor, memory_mask: Tensor | None = None, *,
                   max_len: int, bos_id: int, eos_id: int, pad_id: int,
                   block_ngram: int = 0, incremental: bool = True) -> list[list[int]]:
     """Batched argmax decoding -> per row the ids after bos, eos removed. A row leaves the batch
     when it emits eos, so prefixes are never padded (``pad_id`` is part of the shared signature;
-    decoding never inserts it)."""
+    decoding never inserts it). One host sync per step (which rows ended)."""
     _check_args(memory, memory_mask, max_len)
     B, device = memory.shape[0], memory.device
-    out: list[list[int] | None] = [None] * B
+    found = _Finished(B, max_len, pad_id, device)
     rows = torch.arange(B, device=device)  # original row of each live row
     seqs = torch.full((B, 1), bos_id, dtype=torch.long, device=device)
     steps = _Stepper(model, memory, memory_mask, incremental)
@@ -188,16 +214,16 @@ def greedy_search(model: Decodable, memory: Tensor, memory_mask: Tensor | None =
         nxt = logp.argmax(dim=-1)
         seqs = torch.cat([seqs, nxt[:, None]], dim=1)
         ended = nxt == eos_id
-        if bool(ended.any()):
-            for i in ended.nonzero().flatten().tolist():
-                out[int(rows[i])] = seqs[i, 1:-1].tolist()
-            keep = ~ended
+        found.put(rows, ended, seqs[:, 1:-1])
+        flags = ended.tolist()  # the step's one host sync
+        if any(flags):
+            keep = _kept(flags, device)
             rows, seqs, memory = rows[keep], seqs[keep], memory[keep]
             memory_mask = None if memory_mask is None else memory_mask[keep]
-            steps.select(keep.nonzero().flatten())
-    for i, r in enumerate(rows.tolist()):  # reached max_len without eos
-        out[r] = seqs[i, 1:].tolist()
-    return out  # type: ignore[return-value]
+            steps.select(keep)
+    if rows.numel():  # reached max_len without eos
+        found.put(rows, torch.ones_like(rows, dtype=torch.bool), seqs[:, 1:])
+    return found.to_lists()
 
 
 @torch.no_grad()
@@ -208,17 +234,22 @@ def beam_search(model: Decodable, memory: Tensor, memory_mask: Tensor | None = N
     """Beam search batched over rows and beams (one ``decode_step`` call of R*K hypotheses per
     step, R = rows still searching) -> per row the best hypothesis after bos, eos removed.
     See the module docstring for the rules. Prefixes hold neither pad nor eos: finished rows
-    leave the batch and an empty beam slot carries a copy of a live prefix of its row."""
+    leave the batch and an empty beam slot carries a copy of a live prefix of its row.
+
+    The bookkeeping stays on the device: the best finished hypothesis of each row is kept in a
+    tensor, and a step's reorderings (beam parents, refilled empty slots, rows that stop) are
+    composed into one ``select`` of the decoding cache. The host waits once per step, to learn
+    which rows stop (a row that stops with nothing finished nor live costs one more read)."""
     _check_args(memory, memory_mask, max_len)
     if beam_size < 1:
         raise ValueError(f"beam_size must be >= 1, got {beam_size}")
     K, B, device = beam_size, memory.shape[0], memory.device
     neg_inf = float("-inf")
     alpha = float(length_penalty)
-    out: list[list[int] | None] = [None] * B
     if max_len == 0 or B == 0:
         return [[] for _ in range(B)]
 
+    found = _Finished(B, max_len, pad_id, device)
     best = torch.full((B,), neg_inf, device=device)  # best finished (length-penalised) score
     rows = torch.arange(B, device=device)  # original row of each row still searching
     seqs = torch.full((B * K, 1), bos_id, dtype=torch.long, device=device)
@@ -234,26 +265,24 @@ def beam_search(model: Decodable, memory: Tensor, memory_mask: Tensor | None = N
 
     for n in range(1, max_len + 1):  # n = tokens after bos once this step is taken
         R = rows.numel()
+        ar = torch.arange(R, device=device)
         logp = steps.logp(mem, mmask, seqs)  # (R*K, V)
         if block_ngram:
             logp = block_repeated_ngrams(seqs, logp, block_ngram)
         V = logp.shape[-1]
         cand = (scores.reshape(-1, 1) + logp).reshape(R, K * V)
         top, idx = cand.topk(K, dim=1)  # (R, K), best first
-        parent = idx // V + torch.arange(R, device=device)[:, None] * K
+        parent = (idx // V + ar[:, None] * K).reshape(-1)  # (R*K,) old hypothesis of each
         token = idx % V
-        seqs = torch.cat([seqs[parent.reshape(-1)], token.reshape(-1, 1)], dim=1)  # (R*K, n+1)
-        steps.select(parent.reshape(-1))
+        seqs = torch.cat([seqs[parent], token.reshape(-1, 1)], dim=1)  # (R*K, n+1)
 
+        # finished hypotheses are set aside: the best per row, if it beats the row's best
         ended = (token == eos_id) & (top > neg_inf)
-        if bool(ended.any()):  # set finished hypotheses aside, keep the best per row
-            fin = (top / n ** alpha).masked_fill(~ended, neg_inf)
-            fin_best, fin_k = fin.max(dim=1)
-            better = fin_best > best[rows]  # strict: ties keep the earlier hypothesis
-            if bool(better.any()):
-                for i in better.nonzero().flatten().tolist():
-                    out[int(rows[i])] = seqs[i * K + int(fin_k[i]), 1:-1].tolist()
-                best[rows[better]] = fin_best[better]
+        fin = (top / n ** alpha).masked_fill(~ended, neg_inf)
+        fin_best, fin_k = fin.max(dim=1)
+        better = fin_best > best[rows]  # strict: ties keep the earlier hypothesis
+        found.put(rows, better, seqs.view(R, K, n + 1)[ar, fin_k, 1:-1])
+        best[rows] = torch.where(better, fin_best, best[rows])
         scores = top.masked_fill(token == eos_id, neg_inf)  # finished or -inf: empty slots
 
         if n == max_len:
@@ -261,39 +290,40 @@ def beam_search(model: Decodable, memory: Tensor, memory_mask: Tensor | None = N
         # an empty slot (-inf) expands nothing, but it still takes part in the next batched call:
         # give it a copy of its row's best live prefix, so no prefix ever holds eos
         empty = torch.isinf(scores)
-        if bool(empty.any()):
-            seqs = seqs.view(R, K, n + 1)
-            donor_k = scores.argmax(dim=1)  # (R,)
-            donor = seqs[torch.arange(R, device=device), donor_k]  # (R, n+1)
-            seqs = torch.where(empty[..., None], donor[:, None], seqs).view(R * K, n + 1)
-            slot = torch.arange(R * K, device=device).view(R, K)
-            donor_slot = (torch.arange(R, device=device) * K + donor_k)[:, None]
-            steps.select(torch.where(empty, donor_slot, slot).reshape(-1))
+        donor_k = scores.argmax(dim=1)  # (R,)
+        seqs = seqs.view(R, K, n + 1)
+        seqs = torch.where(empty[..., None], seqs[ar, donor_k][:, None], seqs).view(R * K, n + 1)
+        slot = torch.arange(R * K, device=device).view(R, K)
+        refill = torch.where(empty, (ar * K + donor_k)[:, None], slot).reshape(-1)
+        order = parent[refill]  # the cache follows parents, then refills, in one select
         # no continuation can beat the best finished: scores only fall (log p <= 0) and the
         # penalised score of a live sum s is at most s / max(m ** alpha) over lengths m > n
         live_best = scores.max(dim=1).values
         bound = live_best / max((n + 1) ** alpha, max_len ** alpha)
         done = best[rows] >= bound
-        if bool(done.any()):
-            for i in done.nonzero().flatten().tolist():
-                r = int(rows[i])
-                if out[r] is None:  # nothing finished and nothing live (all -inf): take beam 0
-                    out[r] = [t for t in seqs[i * K, 1:].tolist() if t != eos_id]
-            keep = ~done
+        flags = torch.stack([done, done & (found.length[rows] < 0)]).tolist()  # the one sync
+        if any(flags[0]):
+            for i, stuck in enumerate(flags[1]):
+                if stuck:  # nothing finished and nothing live (all -inf): take beam 0
+                    ids = [t for t in seqs[i * K, 1:].tolist() if t != eos_id]
+                    found.put(rows[i:i + 1], torch.ones(1, dtype=torch.bool, device=device),
+                              torch.tensor([ids], dtype=torch.long, device=device).view(1, -1))
+            keep = _kept(flags[0], device)
             rows, scores = rows[keep], scores[keep]
-            hyp_keep = keep.repeat_interleave(K)
+            hyp_keep = (keep[:, None] * K + torch.arange(K, device=device)).reshape(-1)
             seqs = seqs[hyp_keep]
             mem = None if mem is None else mem[hyp_keep]
             mmask = None if mmask is None else mmask[hyp_keep]
-            steps.select(hyp_keep.nonzero().flatten())
-            if rows.numel() == 0:
-                break
+            order = order[hyp_keep]
+        steps.select(order)
+        if rows.numel() == 0:
+            break
 
     # rows still searching at max_len: truncated beams compete with the finished ones
     if rows.numel():
-        live = scores / max_len ** alpha
-        live_best, live_k = live.max(dim=1)
-        for i, r in enumerate(rows.tolist()):
-            if out[r] is None or float(live_best[i]) > float(best[r]):
-                out[r] = seqs[i * K + int(live_k[i]), 1:].tolist()
-    return out  # type: ignore[return-value]
+        live_best, live_k = (scores / max_len ** alpha).max(dim=1)
+        take = (found.length[rows] < 0) | (live_best > best[rows])
+        found.put(rows, take, seqs.view(rows.numel(), K, -1)[torch.arange(rows.numel(),
+                                                                           device=device),
+                                                              live_k, 1:])
+    return found.to_lists()
