@@ -13,6 +13,10 @@ under the CE conventions of :func:`uarbench.metrics.ce.default_ce_conventions`; 
 missing or cannot run makes CE "unavailable: <reason>", never a crash and never a 0. With
 ``bootstrap > 0`` every number gets a paired-bootstrap percentile CI (``ci: [lo, hi]`` and
 ``ci_signature`` in metrics.json) computed from the per-report statistics.
+
+per_report_stats.csv holds every family's sufficient statistics, computed once here (METEOR's
+are the jar's 23 numbers per report): ``uarbench compare`` scores resamples and randomization
+trials from them alone, without text and without a JVM.
 """
 from __future__ import annotations
 

@@ -174,8 +174,13 @@ def read_per_report(folder: str | Path) -> pd.DataFrame:
     frame = frame.set_index("id")
     # every statistic is a finite number (counts, per-report scores): text or NaN in a
     # column would fail inside the resampling, far from the file
-    bad = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])
-           or not np.isfinite(frame[c].to_numpy(dtype=np.float64)).all()]
+    numeric = [pd.api.types.is_numeric_dtype(t) for t in frame.dtypes]
+    finite = np.ones(len(numeric), dtype=bool)
+    if any(numeric):    # one conversion for the whole frame, not one per column
+        numbers = frame if all(numeric) else frame.iloc[:, np.flatnonzero(numeric)]
+        finite[np.flatnonzero(numeric)] = np.isfinite(
+            numbers.to_numpy(dtype=np.float64, na_value=np.nan)).all(axis=0)
+    bad = [c for c, is_num, fin in zip(frame.columns, numeric, finite) if not (is_num and fin)]
     if bad:
         more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
         raise UarbenchError(f"not a readable per-report statistics file (column "

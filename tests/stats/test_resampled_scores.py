@@ -152,19 +152,37 @@ def test_families_without_score_from_sums_are_still_exact(family):
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("java") is None, reason="java not found on PATH")
 def test_meteor_resamples_from_summed_statistics_equal_the_jar_on_the_rows():
+    """Against the jar's corpus score of the resampled / swapped rows themselves; PRED_B's
+    exact copies of their references are perfect matches, whose chunks the jar's corpus score
+    leaves out (tests/metrics/test_meteor_sums.py)."""
     from uarbench.metrics.meteor import Meteor
     family = Meteor()
-    stats = family.stats(PRED_A[:20], REFS[:20])
-    fast = resampled_scores({"A": stats}, family, n_resamples=3, seed=0)["A"]["METEOR"]
+    sa, sb = family.stats(PRED_A[:20], REFS[:20]), family.stats(PRED_B[:20], REFS[:20])
+    fast = resampled_scores({"B": sb}, family, n_resamples=3, seed=0)["B"]["METEOR"]
     for b, idx in enumerate(bootstrap_indices(20, 3, seed=0)):
-        assert fast[b] == pytest.approx(family.score_from_stats(stats[idx])["METEOR"], abs=1e-9)
+        assert fast[b] == pytest.approx(family.segment_and_corpus(sb[idx])[1], abs=1e-15)
+    masks = swap_masks(20, 3, seed=1)
+    diffs = trial_differences(sa, sb, family, masks)["METEOR"]
+    for t, m in enumerate(masks):
+        want = (family.segment_and_corpus(np.where(m[:, None], sa, sb))[1]
+                - family.segment_and_corpus(np.where(m[:, None], sb, sa))[1])
+        assert diffs[t] == pytest.approx(want, abs=1e-15)
 
 
 def test_every_builtin_family_owns_its_decomposition():
-    """score_from_sums of the full column sums is score_from_stats (each family, in its module)."""
+    """score_from_sums of the column sums of the family's summable rows is score_from_stats
+    (each family, in its module); the summable rows are computed row by row."""
+    import json
+    from pathlib import Path
+
+    from uarbench.metrics.meteor import Meteor
     from uarbench.metrics.radgraph import RadGraphF1
     rng = np.random.default_rng(4)
-    families = [Bleu(), RougeL(), CiderD(), ClinicalEfficacy(), RadGraphF1()]
+    families = [Bleu(), RougeL(), CiderD(), Meteor(), RadGraphF1(),
+                *(ClinicalEfficacy(CEConvention(average=a)) for a in
+                  ("micro", "macro", "example", "weighted"))]
+    meteor_stats = np.array(json.loads((Path(__file__).parents[1] / "metrics" / "data" /
+                                        "meteor_jar.json").read_text())["stats"], dtype=float)
     for family in families:
         assert family.scores_from_sums(), family.family
         if isinstance(family, ClinicalEfficacy):
@@ -172,10 +190,39 @@ def test_every_builtin_family_owns_its_decomposition():
             stats = family.stats_from_labels(np.roll(ref, 1, axis=0), ref)
         elif isinstance(family, RadGraphF1):
             stats = rng.random((N, len(family.stat_names)))
+        elif isinstance(family, Meteor):
+            stats = meteor_stats
         else:
             stats = family.stats(PRED_A, REFS)
+        rows = family.summable_stats(stats)
+        assert len(rows) == len(stats)
+        np.testing.assert_array_equal(family.summable_stats(stats[5:9]), rows[5:9])
         full = family.score_from_stats(stats)
-        summed = family.score_from_sums(stats.sum(axis=0)[None, :], len(stats))
+        summed = family.score_from_sums(rows.sum(axis=0)[None, :], len(stats))
         for name in family.names:
             assert summed[name][0] == pytest.approx(full[name], rel=1e-12, abs=1e-15), name
     assert CiderD().resampling_fields() == (("df", "full-test"),) and Bleu().resampling_fields() == ()
+    assert Meteor().resampling_fields() == (("resample", "sums=meteor-1.5-corpus"),)
+
+
+@pytest.mark.parametrize("average", ["micro", "macro", "example", "weighted"])
+def test_ce_resamples_only_the_columns_its_average_reads(average):
+    """micro: TP, FP, FN summed over the observations (3 columns), example: the report's P, R,
+    F1 (3), macro and weighted: TP, FP, FN per observation; resampled scores on the 5-label set
+    equal scikit-learn's (the 14-label set: test_ce_bootstrap_and_swaps_equal_sklearn)."""
+    prf = pytest.importorskip("sklearn.metrics").precision_recall_fscore_support
+    conv = CEConvention(labels=5, uncertain=1, average=average)
+    fam = ClinicalEfficacy(conv)
+    ref, pred = labels(5), labels(6)
+    stats = fam.stats_from_labels(pred, ref)
+    assert fam.summable_stats(stats).shape == (N, 3 if average in ("micro", "example") else 15)
+    cols = [OBSERVATIONS.index(o) for o in conv.observations]
+
+    def f1(p, g):
+        def bin_(x):
+            return np.where(np.isnan(x), 0, np.where(x == -1, 1, x)).astype(int)
+        return prf(bin_(g[:, cols]), bin_(p[:, cols]),
+                   average="samples" if average == "example" else average, zero_division=0)[2]
+    fast = resampled_scores({"A": stats}, fam, n_resamples=R, seed=2)["A"][f"CE-F1[{conv.key}]"]
+    for b, idx in enumerate(bootstrap_indices(N, R, seed=2)):
+        assert fast[b] == pytest.approx(f1(pred[idx], ref[idx]), abs=1e-12)

@@ -28,3 +28,20 @@ def test_one_seed_has_no_sd_and_a_missing_metric_is_missing():
     assert "missing" in str(out["METEOR"])
     with pytest.raises(ValueError):
         seed_variance({})
+
+
+def test_seed_level_p_values_are_scipys_ttest_bit_for_bit():
+    """The seed-level test computes ttest_1samp's p-value with scipy.special (no scipy.stats
+    import in ``compare``): the same float on paired and one-seed-baseline cases."""
+    import numpy as np
+    from scipy import stats
+
+    from uarbench.stats.seeds import seed_level_test
+    rng = np.random.default_rng(0)
+    for _ in range(2000):
+        n = int(rng.integers(2, 7))
+        row = list(rng.normal(0.3, 10 ** rng.uniform(-4, -1), n))
+        base = list(rng.normal(0.3, 10 ** rng.uniform(-4, -1), n if rng.random() < 0.7 else 1))
+        diffs = [a - b for a, b in zip(row, base)] if len(base) == n else \
+            [a - base[0] for a in row]
+        assert seed_level_test(row, base).p_value == float(stats.ttest_1samp(diffs, 0.0).pvalue)

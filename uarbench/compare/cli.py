@@ -1,5 +1,8 @@
 """``uarbench compare``: a results folder into a leaderboard / paper table (one library call,
-:func:`uarbench.compare.table.build_comparison`, then a writer and optionally the plots)."""
+:func:`uarbench.compare.table.build_comparison`, then a writer and optionally the figures).
+
+The table goes to ``--out`` or stdout; every status line ("wrote ...") and warning goes to
+stderr, so ``uarbench compare results > table.md`` holds the table and nothing else."""
 from __future__ import annotations
 
 import argparse
@@ -9,6 +12,10 @@ from pathlib import Path
 # the names registered in uarbench.compare.formats.FORMATS (kept here so that building the
 # parser imports nothing heavy; a test checks that the two agree)
 FORMAT_NAMES = ("md", "latex", "csv", "html", "json")
+# formats shown with the compact metric set of uarbench.compare.cells.PAPER_METRICS unless
+# --metrics or --all-metrics is given (the others carry every metric)
+COMPACT_FORMATS = ("md", "latex")
+CI_CHOICES = ("below", "inline", "none")      # uarbench.compare.cells.CI_PLACEMENTS
 
 
 def add_compare_parser(sub) -> argparse.ArgumentParser:
@@ -22,13 +29,35 @@ def add_compare_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--baseline", metavar="ROW", help="row the significance tests compare "
                    "against (default: the suite's first trained row, else its first row)")
     p.add_argument("--format", choices=FORMAT_NAMES,
-                   help="default: from --out's suffix, else md")
-    p.add_argument("--out", type=Path, help="file to write (default: print)")
+                   help="md: Markdown table; latex: a booktabs tabular FRAGMENT for "
+                        "\\input{table} inside your paper's table environment (caption and "
+                        "label are yours; needs \\usepackage{booktabs}), or a whole document "
+                        "with --standalone; csv / json: every number; html: a sortable "
+                        "offline leaderboard (default: from --out's suffix .md .tex .latex "
+                        ".csv .json .html, else md)")
+    p.add_argument("--out", type=Path, help="file to write (default: print to stdout)")
+    p.add_argument("--standalone", action="store_true",
+                   help="latex only: a complete document that compiles with pdflatex (T1 "
+                        "fonts + lmodern, booktabs, caption, legend and signatures below) "
+                        "instead of the fragment (default: fragment)")
+    p.add_argument("--ci", choices=CI_CHOICES, default="below",
+                   help="where md / latex / html show the bootstrap CIs: on a line below "
+                        "each row's values, inline after each value, or not at all "
+                        "(default: below)")
     p.add_argument("--reference-rows", choices=REFERENCE_SETS.names(),
                    help="add the numbers reported in the paper for this suite and dataset")
-    p.add_argument("--plots", type=Path, metavar="DIR", help="also write PNG figures here")
-    p.add_argument("--metrics", help="comma-separated metric names or patterns, e.g. "
-                   "'BLEU-*,CIDEr,CE-F1*' (default: all)")
+    p.add_argument("--plots", type=Path, metavar="DIR",
+                   help="also write figures here: one per metric group (NLG, CE, ...) and the "
+                        "training curves, each as a 300-dpi PNG and a vector PDF")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--metrics", help="comma-separated metric names or patterns, e.g. "
+                       "'BLEU-*,CIDEr,CE-F1*': the only columns computed and shown, in every "
+                       "format and figure (default: md, latex and figures show BLEU-1, "
+                       "BLEU-4, METEOR, ROUGE-L, CIDEr and CE-F1 micro / macro over 14 "
+                       "observations; html, csv and json show every metric)")
+    which.add_argument("--all-metrics", action="store_true",
+                       help="show every metric in md, latex and figures too (default: the "
+                            "compact set above)")
     p.add_argument("--benchmark", type=Path, help="benchmark file giving the row order "
                    "(default: ./benchmark.toml)")
     from uarbench.conventions import CONVENTIONS
@@ -52,9 +81,14 @@ def add_compare_parser(sub) -> argparse.ArgumentParser:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    from uarbench.compare.cells import PAPER_METRICS, select_columns
     from uarbench.compare.formats import format_for, write_table
     from uarbench.compare.table import build_comparison
+    from uarbench.errors import UarbenchError
     fmt = format_for(args.out, args.format)
+    if args.standalone and fmt != "latex":
+        raise UarbenchError(f"--standalone makes a LaTeX document, but the format is {fmt}.",
+                            fix="add --format latex (or --out FILE.tex), or drop --standalone.")
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
     table = build_comparison(args.root, args.suite, baseline=args.baseline,
                              reference_rows=args.reference_rows, metrics=metrics,
@@ -69,14 +103,21 @@ def cmd_compare(args: argparse.Namespace) -> int:
               "(listed above); nothing written. Fix: repair or rerun those runs, or drop "
               "--strict.", file=sys.stderr)
         return 1
-    text = write_table(table, fmt, args.out, digits=args.digits)
+    compact = None if metrics or args.all_metrics else PAPER_METRICS
+    options: dict = {}
+    if fmt in ("md", "latex", "html"):
+        options["ci"] = args.ci
+    if fmt == "latex":
+        options["standalone"] = args.standalone
+    text = write_table(table, fmt, args.out, digits=args.digits,
+                       metrics=compact if fmt in COMPACT_FORMATS else None, **options)
     if args.out is None:
         sys.stdout.write(text)
     else:
         print(f"wrote {args.out} ({fmt}: suite {table.suite}, {len(table.rows)} rows, "
-              f"baseline {table.baseline})")
+              f"baseline {table.baseline})", file=sys.stderr)
     if args.plots is not None:
         from uarbench.compare.plots import write_plots
-        for path in write_plots(table, args.plots):
-            print(f"wrote {path}")
+        for path in write_plots(select_columns(table, compact), args.plots):
+            print(f"wrote {path}", file=sys.stderr)
     return 0

@@ -45,7 +45,7 @@ def compare_runs(runs: Mapping[str, str | Path], *, baseline: str, n_resamples: 
                     file=Path(runs[system]) / METRICS_FILE,
                     fix="score every system with the same settings and uarbench version.")
         key, family = found
-        if family.unavailable_reason() is None:
+        if family.resampling_unavailable_reason() is None:   # METEOR: no JVM needed
             families.setdefault(key, family)
     systems = {s: {k: stats_from_frame(f, frames[s]) for k, f in families.items()} for s in runs}
     return compare_systems(systems, families, baseline=baseline, n_resamples=n_resamples,

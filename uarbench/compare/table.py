@@ -25,16 +25,27 @@ also written into the table's notes / legend, so a reader of the output sees the
 - Paired tests need the same test reports: every run's per_report_stats.csv must cover the same
   study ids (rows are aligned by id), else one error names the file.
 - Reported rows (``reference_rows="paper"``) carry their source and never enter a test.
+
+Cost: every number comes from the stored per-report statistics (per_report_stats.csv, written
+when a run is scored); no metric is scored again (METEOR's corpus score of a resample is
+computed from its statistics in numpy, no JVM: :mod:`uarbench.metrics.meteor`). The CIs and tests
+are computed once per call and the table holds them: write it in several formats (and plots)
+from the one :class:`ComparisonTable`, not by calling :func:`build_comparison` per format.
+Progress (a line per metric family with its time) goes to the ``uarbench.compare`` logger at
+INFO.
 """
 from __future__ import annotations
 
 import fnmatch
+import logging
 import math
 import string
-from dataclasses import asdict, dataclass, field
+import time
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import pandas as pd
 
 from uarbench.compare.reported import REFERENCE_SETS, ReportedRow
@@ -43,7 +54,7 @@ from uarbench.errors import UarbenchError
 from uarbench.metrics.base import MetricFamily
 from uarbench.metrics.signature import Signature
 from uarbench.stats.compare import (SEED_STATISTIC, family_columns, holm_step,
-                                    seed_mean_comparison, stats_from_frame, test_signature)
+                                    seed_mean_comparison, test_signature)
 from uarbench.stats.seeds import LABEL as SEED_LABEL
 from uarbench.stats.seeds import seed_level_test, seed_variance
 from uarbench.store import (PER_REPORT_FILE, PREDICTIONS_FILE, RunFolder, read_per_report,
@@ -51,6 +62,7 @@ from uarbench.store import (PER_REPORT_FILE, PREDICTIONS_FILE, RunFolder, read_p
 
 TRAIN_LOG = "train_log.jsonl"
 MISSING = "—"
+LOG = logging.getLogger("uarbench.compare")   # progress of the CIs and tests (INFO)
 ARROWS = {True: "↑", False: "↓"}
 BETTER, WORSE = "†", "‡"                 # per-report paired test (AR on per-seed means)
 SEED_BETTER, SEED_WORSE = "⁺", "⁻"       # seed-level test (paired t over training seeds)
@@ -504,32 +516,56 @@ def _significance(rows: list[RowInfo], columns: list[Column], cells: dict, basel
                   notes: list[str]) -> tuple[dict[str, str], int, int]:
     """Fill CIs, differences and Holm-adjusted p-values (per-report and seed-level) into
     ``cells``; returns the test signatures and the two Holm family sizes."""
+    started = time.perf_counter()
     frames, id_sets = _per_report_frames(rows)
-    aligned = _aligned(frames, id_sets)
+    aligned = _aligned(frames)
     groups: dict[tuple, list[Column]] = {}
     families: dict[str, MetricFamily] = {}
+    no_stats: dict[tuple[str, tuple[str, ...]], list[str]] = {}
+    lacking_of: dict[str, list[str]] = {}      # column -> rows with a value but no statistics
     for c in columns:
         found = family_of(c.metric)
         if found is None:
             notes.append(f"{c.key}: no metric family known for it: no CI or test.")
             continue
         key, family = found
-        reason = family.unavailable_reason()
+        reason = family.resampling_unavailable_reason()
         if reason is not None:
             notes.append(f"{c.key}: no CI or test on this machine ({reason}).")
             continue
-        eligible = []
+        eligible, lacking = [], []
         for r in rows:
-            if cells[(r.name, c.key)].missing is None and all(
-                    _has_columns(frames[d], family) for d in r.run_dirs):
+            if cells[(r.name, c.key)].missing is not None:
+                continue
+            if all(aligned[d].has(family) for d in r.run_dirs):
                 eligible.append(r.name)
+            else:
+                lacking.append(r.name)
+                cells[(r.name, c.key)] = replace(
+                    cells[(r.name, c.key)], untested=f"no CI or test: no {family.family} "
+                    "statistics in its per_report_stats.csv")
+        if lacking:
+            no_stats.setdefault((family.family, tuple(lacking)), []).append(c.key)
+        lacking_of[c.key] = lacking
         families[key] = family
         groups.setdefault((key, tuple(eligible)), []).append(c)
+    for (fam, lacking), keys in no_stats.items():
+        notes.append(f"{', '.join(keys)}: no CI or test for {', '.join(map(repr, lacking))}: "
+                     f"their per_report_stats.csv has no {fam} statistics (scored while "
+                     f"{fam} was unavailable, or by an older uarbench); score them again "
+                     "(`uarbench eval`, or re-run) to test them.")
     tested: list[tuple[str, str]] = []
+    todo = [(k, e) for k, e in groups if e]
+    if todo:
+        LOG.info("compare: CIs (%d resamples) and tests (%d trials) of %d metric "
+                 "famil%s over %d rows", n_resamples, trials, len(todo),
+                 "y" if len(todo) == 1 else "ies", len(rows))
+    done = 0
     for (key, eligible), cols in groups.items():
         if not eligible:
             continue
         family = families[key]
+        t0 = time.perf_counter()
         # paired resampling needs the same reports: one comparison per set of study ids, the
         # baseline's set first; rows scored on other ids get CIs but no test
         classes: dict[frozenset, list[str]] = {}
@@ -537,9 +573,8 @@ def _significance(rows: list[RowInfo], columns: list[Column], cells: dict, basel
             classes.setdefault(id_sets[name], []).append(name)
         base_ids = id_sets.get(baseline) if baseline in eligible else None
         for ids, members in classes.items():
-            frames_of = {r.name: [aligned[(d, ids)] for d in r.run_dirs]
-                         for r in rows if r.name in members}
-            systems = {n: [stats_from_frame(family, f) for f in fs] for n, fs in frames_of.items()}
+            systems = {r.name: [aligned[d].stats(family) for d in r.run_dirs]
+                       for r in rows if r.name in members}
             base = baseline if baseline in systems and len(systems) > 1 else None
             res = seed_mean_comparison(systems, family, baseline=base, n_resamples=n_resamples,
                                        trials=trials, seed=seed, confidence=confidence)
@@ -549,14 +584,15 @@ def _significance(rows: list[RowInfo], columns: list[Column], cells: dict, basel
                        f"({len(ids)} vs {len(base_ids)} reports, {len(ids & base_ids)} in "
                        "common); paired tests need the same reports")
             for c in cols:
+                if baseline in lacking_of[c.key]:
+                    why = (f"not tested: the baseline {baseline!r} has no {family.family} "
+                           "statistics")
                 for name in members:
                     e = res[name][c.metric]
-                    old = cells[(name, c.key)]
                     untested = e.untested if why is None or name == baseline else why
-                    cells[(name, c.key)] = Cell(**{**asdict(old), "ci": e.ci,
-                                                   "difference": e.difference,
-                                                   "difference_ci": e.difference_ci,
-                                                   "p_value": e.p_value, "untested": untested})
+                    cells[(name, c.key)] = replace(
+                        cells[(name, c.key)], ci=e.ci, difference=e.difference,
+                        difference_ci=e.difference_ci, p_value=e.p_value, untested=untested)
                     if e.p_value is not None:
                         tested.append((name, c.key))
         off = [n for ids, members in classes.items() if base_ids is not None and ids != base_ids
@@ -565,13 +601,17 @@ def _significance(rows: list[RowInfo], columns: list[Column], cells: dict, basel
             notes.append(f"{', '.join(c.key for c in cols)}: not tested for "
                          f"{', '.join(map(repr, off))}: scored on other study ids than the "
                          f"baseline {baseline!r} (paired tests need the same reports).")
-        if baseline is not None and baseline not in eligible:
+        if baseline is not None and baseline not in eligible and not any(
+                baseline in lacking_of[c.key] for c in cols):
             notes.extend(_untested_signature_notes(rows, columns, cols, cells, baseline))
+        done += 1
+        LOG.info("compare: %s (%d/%d): %d rows, %d columns in %.1f s", family.family, done,
+                 len(todo), len(eligible), len(cols), time.perf_counter() - t0)
     hib = {c.key: c.higher_is_better for c in columns}
     for k, (q, flag) in zip(tested, holm_step([cells[k].p_value for k in tested], alpha)):
         cell = cells[k]
         better = (cell.difference or 0.0) > 0 if hib[k[1]] else (cell.difference or 0.0) < 0
-        cells[k] = Cell(**{**asdict(cell), "p_holm": q, "significant": flag, "better": better})
+        cells[k] = replace(cell, p_holm=q, significant=flag, better=better)
     seed_tested = _seed_level(rows, columns, cells, baseline, alpha)
     sigs = {}
     for (key, _), cols in groups.items():
@@ -580,6 +620,9 @@ def _significance(rows: list[RowInfo], columns: list[Column], cells: dict, basel
                                          trials=trials, seed=seed, confidence=confidence,
                                          alpha=alpha, holm_m=len(tested),
                                          holm_m_seed=seed_tested)
+    if todo:
+        LOG.info("compare: CIs and tests done in %.1f s (%d per-report and %d seed-level "
+                 "comparisons)", time.perf_counter() - started, len(tested), seed_tested)
     return sigs, len(tested), seed_tested
 
 
@@ -600,18 +643,18 @@ def _seed_level(rows: list[RowInfo], columns: list[Column], cells: dict, baselin
                 continue
             t = seed_level_test([float(v) for v in cell.values],
                                 [float(v) for v in base.values])
-            cells[(r.name, c.key)] = Cell(**{**asdict(cell), "p_seed": t.p_value,
-                                             "seed_untested": t.why,
-                                             "difference": cell.difference if cell.difference
-                                             is not None else cell.mean - base.mean})
+            cells[(r.name, c.key)] = replace(
+                cell, p_seed=t.p_value, seed_untested=t.why,
+                difference=cell.difference if cell.difference is not None
+                else cell.mean - base.mean)
             if t.p_value is not None:
                 tested.append((r.name, c.key))
     hib = {c.key: c.higher_is_better for c in columns}
     for k, (q, flag) in zip(tested, holm_step([cells[k].p_seed for k in tested], alpha)):
         cell = cells[k]
         better = (cell.difference or 0.0) > 0 if hib[k[1]] else (cell.difference or 0.0) < 0
-        cells[k] = Cell(**{**asdict(cell), "p_seed_holm": q, "seed_significant": flag,
-                           "better": better if cell.better is None else cell.better})
+        cells[k] = replace(cell, p_seed_holm=q, seed_significant=flag,
+                           better=better if cell.better is None else cell.better)
     return len(tested)
 
 
@@ -637,7 +680,7 @@ def _mark_floor_copies(rows: list[RowInfo], records: dict[str, list[dict]],
         if same is not None:
             notes.append(f"row {r.name!r}: its test outputs equal the {same!r} floor's in every "
                          f"seed ({len(r.run_dirs)}).")
-            r = RowInfo(**{**asdict(r), "same_as_floor": same})
+            r = replace(r, same_as_floor=same)
         out.append(r)
     return out
 
@@ -654,8 +697,25 @@ def _predictions(run_dir: str, record: dict) -> dict[str, str] | None:
         return None
 
 
-def _has_columns(frame: pd.DataFrame, family: MetricFamily) -> bool:
-    return all(c in frame.columns for c in family_columns(family))
+@dataclass(frozen=True)
+class _RunStats:
+    """One run's per-report statistics in one study order, as one float matrix (the frame is
+    converted once, not once per metric family)."""
+
+    values: np.ndarray                     # (n, all columns)
+    index: dict[str, int]                  # column name -> position
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame) -> _RunStats:
+        return cls(frame.to_numpy(dtype=np.float64),
+                   {str(c): i for i, c in enumerate(frame.columns)})
+
+    def has(self, family: MetricFamily) -> bool:
+        return all(c in self.index for c in family_columns(family))
+
+    def stats(self, family: MetricFamily) -> np.ndarray:
+        """(n, k) statistics of ``family`` (as :func:`uarbench.stats.compare.stats_from_frame`)."""
+        return self.values[:, [self.index[c] for c in family_columns(family)]]
 
 
 def _per_report_frames(rows: list[RowInfo]) -> tuple[dict[str, pd.DataFrame],
@@ -686,15 +746,13 @@ def _per_report_frames(rows: list[RowInfo]) -> tuple[dict[str, pd.DataFrame],
     return frames, id_sets
 
 
-def _aligned(frames: dict[str, pd.DataFrame], id_sets: dict[str, frozenset]
-             ) -> dict[tuple[str, frozenset], pd.DataFrame]:
-    """(run folder, id set) -> its frame in one order per id set (the first frame's order)."""
-    order: dict[frozenset, list[str]] = {}
+def _aligned(frames: dict[str, pd.DataFrame]) -> dict[str, _RunStats]:
+    """run folder -> its statistics, the runs of one id set in one order (the first one's)."""
+    order: dict[frozenset, pd.Index] = {}
     out = {}
     for d, frame in frames.items():
-        ids = frozenset(frame.index)
-        order.setdefault(ids, list(frame.index))
-        out[(d, ids)] = frame.loc[order[ids]]
+        first = order.setdefault(frozenset(frame.index), frame.index)
+        out[d] = _RunStats.of(frame if frame.index.equals(first) else frame.loc[first])
     return out
 
 
@@ -719,7 +777,7 @@ def _untested_signature_notes(rows: list[RowInfo], columns: list[Column], cols: 
         for r in rows:
             cell = cells[(r.name, c.key)]
             if cell.missing is None and r.name != baseline:
-                cells[(r.name, c.key)] = Cell(**{**asdict(cell), "untested": why})
+                cells[(r.name, c.key)] = replace(cell, untested=why)
         whys.setdefault(f"{why} (numbers under different signatures are not compared).",
                         []).append(c.key)
     return [f"{', '.join(keys)}: {why}" for why, keys in whys.items()]

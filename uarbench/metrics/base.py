@@ -58,6 +58,13 @@ class MetricFamily(ABC):
         """None when the metric can run on this machine, else a one-line reason."""
         return None
 
+    def resampling_unavailable_reason(self) -> str | None:
+        """None when scores can be computed here from stored statistics
+        (:meth:`score_from_stats`, :meth:`score_from_sums`: CIs and tests), else why not. By
+        default what :meth:`unavailable_reason` says; METEOR scores its statistics without the
+        JVM that computes them."""
+        return self.unavailable_reason()
+
     def signature(self, name: str, n: int, base: Mapping[str, object]) -> str:
         """The signature of metric ``name`` scored on ``n`` reports; ``base``: what the scoring
         job fixed (convention, cleaning, references, ids), first."""
@@ -77,10 +84,19 @@ class MetricFamily(ABC):
     def score_from_sums(self, sums: np.ndarray, n: int) -> dict[str, np.ndarray]:
         """Scores of R row sets from their column sums (R, k) and row count n -> (R,) per name:
         what scores thousands of bootstrap resamples or randomization trials at once
-        (:mod:`uarbench.stats`). A family whose score is a function of column sums overrides it,
-        equal to :meth:`score_from_stats` of the rows (tests/stats/test_resampled_scores.py);
-        without it, resampling rescores the rows themselves (exact, slow)."""
+        (:mod:`uarbench.stats`). The sums are those of :meth:`summable_stats` rows. A family
+        whose score is a function of such sums overrides it, equal to :meth:`score_from_stats`
+        of the rows (tests/stats/test_resampled_scores.py); without it, resampling rescores the
+        rows themselves (exact, slow)."""
         raise NotImplementedError(f"{self.family} does not score from column sums")
+
+    def summable_stats(self, stats: np.ndarray) -> np.ndarray:
+        """The rows whose column sums :meth:`score_from_sums` scores, from statistics rows: (n,
+        k') with each row computed from its own row only, so that resampling and swapping rows
+        commute with it. The statistics themselves by default; METEOR leaves out the chunk of
+        perfectly matched reports (as the jar's corpus score does), CE keeps only the columns
+        its averaging reads."""
+        return np.asarray(stats, dtype=np.float64)
 
     @classmethod
     def scores_from_sums(cls) -> bool:

@@ -23,7 +23,8 @@ Per-report statistics (one row per report, shared by every averaging of one bina
 FP, FN, TN of each observation of the label set after binarisation, then the report's own
 precision, recall and F1 (needed for example-based averaging). Every score is a function of the
 column sums and the number of rows (:meth:`ClinicalEfficacy.score_from_sums`), so any subset or
-resample of rows is scored exactly.
+resample of rows is scored exactly (of the sums of the columns the averaging reads:
+:meth:`ClinicalEfficacy.summable_stats`).
 """
 from __future__ import annotations
 
@@ -192,18 +193,33 @@ class ClinicalEfficacy(MetricFamily):
         example = np.column_stack([_divide(t, p_), _divide(t, r_), _divide(2 * t, r_ + p_)])
         return np.hstack([tp, fp, fn, tn, example]).astype(np.float64)   # (n, 4 L + 3)
 
-    def score_from_sums(self, sums: np.ndarray, n: int) -> dict[str, np.ndarray]:
-        """Scores of R row sets from their column sums (R, k) and row count n: (R,) each."""
-        sums = np.atleast_2d(np.asarray(sums, dtype=np.float64))
+    def summable_stats(self, stats: np.ndarray) -> np.ndarray:
+        """What this convention's averaging reads of the statistics (fewer columns to resample):
+        micro the report's TP, FP, FN summed over the observations, example its own P, R, F1,
+        macro and weighted the per-observation TP, FP, FN (TN is never needed). Counts are
+        integers, so regrouping their sums changes no bit."""
+        stats = np.asarray(stats, dtype=np.float64)
         L = self.n_labels
-        tp, fp, fn = sums[:, :L], sums[:, L:2 * L], sums[:, 2 * L:3 * L]   # (R, L) each
         avg = self.convention.average
         if avg == "example":
-            p, r, f = (sums[:, 4 * L + j] / n for j in range(3))
+            return stats[:, 4 * L:4 * L + 3]
+        if avg == "micro":
+            return np.column_stack([stats[:, j * L:(j + 1) * L].sum(axis=1) for j in range(3)])
+        return stats[:, :3 * L]
+
+    def score_from_sums(self, sums: np.ndarray, n: int) -> dict[str, np.ndarray]:
+        """Scores of R row sets from the column sums (R, k') of their :meth:`summable_stats`
+        rows and row count n: (R,) each."""
+        sums = np.atleast_2d(np.asarray(sums, dtype=np.float64))
+        L = self.n_labels
+        avg = self.convention.average
+        if avg == "example":
+            p, r, f = (sums[:, j] / n for j in range(3))
         elif avg == "micro":
-            t, pred, true = tp.sum(1), (tp + fp).sum(1), (tp + fn).sum(1)
+            t, pred, true = sums[:, 0], sums[:, 0] + sums[:, 1], sums[:, 0] + sums[:, 2]
             p, r, f = _divide(t, pred), _divide(t, true), _divide(2 * t, true + pred)
         else:
+            tp, fp, fn = sums[:, :L], sums[:, L:2 * L], sums[:, 2 * L:3 * L]   # (R, L) each
             pc, rc = _divide(tp, tp + fp), _divide(tp, tp + fn)              # (R, L)
             fc = _divide(2 * tp, (tp + fn) + (tp + fp))
             if avg == "macro":
@@ -220,7 +236,8 @@ class ClinicalEfficacy(MetricFamily):
         if stats.ndim != 2 or stats.shape[1] != len(self.stat_names) or len(stats) == 0:
             raise ValueError(f"CE needs a non-empty (n, {len(self.stat_names)}) statistics "
                              f"matrix, got shape {stats.shape}")
-        scores = self.score_from_sums(stats.sum(axis=0)[None, :], len(stats))
+        scores = self.score_from_sums(self.summable_stats(stats).sum(axis=0)[None, :],
+                                      len(stats))
         return {k: float(v[0]) for k, v in scores.items()}
 
     def signature(self, name: str, n: int, base, labeler: str = "") -> str:

@@ -21,6 +21,20 @@ The jar is launched exactly as pycocoevalcap launches it (``java -jar -Xmx2G met
 
 Empty hypotheses or references: the jar (Java 17) answers them normally (test length 0, score
 0.0), and pycocoevalcap gives the same 0.0, so they are sent unchanged.
+
+Scoring from statistics needs no JVM. The 23 numbers of a ``SCORE`` answer are (0) test
+length, (1) reference length, (2) test and (3) reference function words, then for each matching
+stage (exact, stem, synonym, paraphrase) the test content, reference content, test function and
+reference function matches (4-19), then (20) chunks, (21) test and (22) reference word matches.
+The jar's ``EVAL`` scores a corpus from the column sums of its segments' statistics, with one
+exception: a segment matched perfectly (every word of both sides matched, in one chunk) adds no
+chunk. :func:`corpus_rows` applies that rule row by row, so the corpus METEOR of any subset or
+resample of reports is a function of the column sums of those rows, and :func:`meteor_scores`
+is the jar's formula on them (Denkowski & Lavie 2014 with the jar's English ``rank`` parameters,
+written here from the formula and checked against the jar's ``EVAL`` answers: equal to 1 ulp on
+the ablation suite's runs, tests/metrics/test_meteor_sums.py). :class:`MeteorJar` keeps the
+previous, jar-bound scoring (every row set sent to the jar as one segment of summed statistics,
+which counts the chunks of perfect segments) for benchmarks and checks.
 """
 from __future__ import annotations
 
@@ -233,10 +247,70 @@ def _floats(answer: str, what: str) -> list[float]:
         raise MeteorError(f"the METEOR jar answered {answer[:200]!r} to {what}") from None
 
 
-SUM_ROWS = 2000   # row sets per EVAL request of Meteor.score_from_sums
+SUM_ROWS = 2000   # row sets per EVAL request of MeteorJar.score_from_sums
+
+# The jar's scoring parameters for ``-l en`` (default task "rank"), as it prints them without
+# -stdio: "Parameters: 0.85 0.2 0.6 0.75" (alpha beta gamma delta), "Weights: 1.0 0.6 0.8 0.6"
+ALPHA, BETA, GAMMA, DELTA = 0.85, 0.2, 0.6, 0.75
+STAGE_WEIGHTS = (1.0, 0.6, 0.8, 0.6)          # exact, stem, synonym, paraphrase
+CHUNKS = 20                                   # column of the chunk count
+_TEST_MATCHES = [4 + 4 * k + j for k in range(4) for j in (0, 2)]   # content, function
+_REF_MATCHES = [5 + 4 * k + j for k in range(4) for j in (0, 2)]
+
+
+def _check_stats(stats: np.ndarray) -> np.ndarray:
+    stats = np.asarray(stats, dtype=np.float64)
+    if stats.ndim != 2 or stats.shape[1] != N_STATS or len(stats) == 0:
+        raise ValueError(f"METEOR needs a non-empty (n, {N_STATS}) statistics matrix, "
+                         f"got shape {stats.shape}")
+    return stats
+
+
+def _perfect(stats: np.ndarray) -> np.ndarray:
+    """Rows matched perfectly: all test and all reference words matched, in one chunk (the
+    test the jar makes on a segment before adding its chunks, and on a corpus before scoring)."""
+    return ((stats[:, _TEST_MATCHES].sum(axis=1) == stats[:, 0])
+            & (stats[:, _REF_MATCHES].sum(axis=1) == stats[:, 1]) & (stats[:, CHUNKS] == 1))
+
+
+def corpus_rows(stats: np.ndarray) -> np.ndarray:
+    """The rows whose column sums are the jar's corpus statistics: a copy of ``stats`` with the
+    chunk of perfectly matched rows set to 0 (the jar adds no chunk for them). A row's own
+    score is unchanged (its fragmentation is 0 either way) and applying it twice changes
+    nothing."""
+    rows = np.array(stats, dtype=np.float64)
+    rows[_perfect(rows), CHUNKS] = 0.0
+    return rows
+
+
+def meteor_scores(sums: np.ndarray) -> np.ndarray:
+    """METEOR of each row of summed statistics (R, 23) -> (R,): the jar's scoring of one
+    statistics record, operation for operation (a NaN score becomes 0, as in the jar)."""
+    s = np.atleast_2d(np.asarray(sums, dtype=np.float64))
+    test_len, ref_len, test_fn, ref_fn = s[:, 0], s[:, 1], s[:, 2], s[:, 3]
+    test_w = np.zeros(len(s))
+    ref_w = np.zeros(len(s))
+    for k, w in enumerate(STAGE_WEIGHTS):         # the jar's order: content stages first
+        test_w = test_w + s[:, 4 + 4 * k] * w * DELTA
+    for k, w in enumerate(STAGE_WEIGHTS):
+        ref_w = ref_w + s[:, 5 + 4 * k] * w * DELTA
+    for k, w in enumerate(STAGE_WEIGHTS):
+        test_w = test_w + s[:, 6 + 4 * k] * w * (1 - DELTA)
+    for k, w in enumerate(STAGE_WEIGHTS):
+        ref_w = ref_w + s[:, 7 + 4 * k] * w * (1 - DELTA)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = test_w / (DELTA * (test_len - test_fn) + (1 - DELTA) * test_fn)
+        recall = ref_w / (DELTA * (ref_len - ref_fn) + (1 - DELTA) * ref_fn)
+        f_mean = 1.0 / ((1 - ALPHA) / precision + ALPHA / recall)
+        frag = np.where(_perfect(s), 0.0, s[:, CHUNKS] / ((s[:, 21] + s[:, 22]) / 2.0))
+        score = f_mean * (1 - GAMMA * np.power(frag, BETA))
+    return np.where(np.isnan(score), 0.0, np.maximum(score, 0.0))
+
 
 @NLG_METRICS.register("METEOR")
 class Meteor(MetricFamily):
+    """METEOR 1.5: statistics from the jar, scores from statistics in numpy (module docstring)."""
+
     family = "METEOR"
     names = ("METEOR",)
     stat_names = tuple(f"s{i}" for i in range(N_STATS))
@@ -244,6 +318,9 @@ class Meteor(MetricFamily):
 
     def unavailable_reason(self) -> str | None:
         return unavailable_reason()
+
+    def resampling_unavailable_reason(self) -> str | None:
+        return None                    # scoring statistics needs no JVM
 
     def stats(self, predictions: Sequence[str], references: Sequence[str]) -> np.ndarray:
         if len(predictions) != len(references):
@@ -260,11 +337,9 @@ class Meteor(MetricFamily):
         return out
 
     def segment_and_corpus(self, stats: np.ndarray) -> tuple[np.ndarray, float]:
-        """Per-report METEOR and the corpus METEOR of a statistics matrix."""
-        stats = np.asarray(stats, dtype=np.float64)
-        if stats.ndim != 2 or stats.shape[1] != N_STATS or len(stats) == 0:
-            raise ValueError(f"METEOR needs a non-empty (n, {N_STATS}) statistics matrix, "
-                             f"got shape {stats.shape}")
+        """Per-report METEOR and the corpus METEOR of a statistics matrix, asked of the jar
+        (``EVAL``): the reference that :meth:`score_from_stats` is checked against."""
+        stats = _check_stats(stats)
         line = "EVAL ||| " + " ||| ".join(" ".join(map(_java_double, row))
                                           for row in stats.tolist())
         answers = _ask([line], len(stats) + 1)
@@ -273,13 +348,46 @@ class Meteor(MetricFamily):
             raise MeteorError(f"unexpected EVAL answer from the METEOR jar: {answers[:3]!r}")
         return np.array([v[0] for v in values[:-1]]), values[-1][0]
 
+    def segment_scores(self, stats: np.ndarray) -> np.ndarray:
+        """Per-report METEOR (what the jar's ``EVAL`` answers per segment)."""
+        return meteor_scores(_check_stats(stats))
+
+    def summable_stats(self, stats: np.ndarray) -> np.ndarray:
+        return corpus_rows(stats)
+
+    def score_from_stats(self, stats: np.ndarray) -> dict[str, float]:
+        stats = _check_stats(stats)
+        return {"METEOR": float(meteor_scores(corpus_rows(stats).sum(axis=0))[0])}
+
+    def score_from_sums(self, sums: np.ndarray, n: int) -> dict[str, np.ndarray]:
+        """``sums``: column sums of :meth:`summable_stats` rows (:func:`corpus_rows`)."""
+        return {"METEOR": meteor_scores(sums)}
+
+    def resampling_fields(self) -> tuple[tuple[str, str], ...]:
+        # resampled scores: this module's formula on summed corpus rows (= the jar's EVAL
+        # corpus score of the resampled reports); before: the jar on one summed segment
+        return (("resample", "sums=meteor-1.5-corpus"),)
+
+
+class MeteorJar(Meteor):
+    """The previous scoring, kept for benchmarks and checks (not registered): every score asked
+    of the jar, a row set of resampled statistics sent as one segment holding their column sums
+    (which, unlike the jar's corpus score, counts the chunks of perfectly matched reports)."""
+
+    def resampling_unavailable_reason(self) -> str | None:
+        return self.unavailable_reason()
+
+    def summable_stats(self, stats: np.ndarray) -> np.ndarray:
+        return np.asarray(stats, dtype=np.float64)
+
     def score_from_stats(self, stats: np.ndarray) -> dict[str, float]:
         return {"METEOR": self.segment_and_corpus(stats)[1]}
 
     def score_from_sums(self, sums: np.ndarray, n: int) -> dict[str, np.ndarray]:
-        """The jar's corpus score aggregates summed statistics, so one row of sums sent as one
-        segment scores one row set; ``SUM_ROWS`` rows per EVAL request."""
         sums = np.atleast_2d(sums)
         parts = [self.segment_and_corpus(sums[lo:lo + SUM_ROWS])[0]
                  for lo in range(0, len(sums), SUM_ROWS)]
         return {"METEOR": np.concatenate(parts)}
+
+    def resampling_fields(self) -> tuple[tuple[str, str], ...]:
+        return ()

@@ -77,10 +77,12 @@ def resampled_scores(systems: Mapping[str, np.ndarray], family: MetricFamily, *,
     n = len(next(iter(systems.values())))
     parts: dict[str, dict[str, list[np.ndarray]]] = {s: {m: [] for m in family.names}
                                                      for s in systems}
+    summable = ({s: family.summable_stats(st) for s, st in systems.items()}
+                if family.scores_from_sums() else {})
     for counts in iter_bootstrap_counts(n, n_resamples, seed=seed):       # (c, n)
         for s, st in systems.items():
             if family.scores_from_sums():
-                scores = family.score_from_sums(counts @ st, n)           # sums (c, k)
+                scores = family.score_from_sums(counts @ summable[s], n)  # sums (c, k)
             else:  # not a function of sums: score the resampled rows themselves
                 rows = [family.score_from_stats(np.repeat(st, c.astype(np.int64), axis=0))
                         for c in counts]

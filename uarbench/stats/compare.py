@@ -130,15 +130,47 @@ def _ar_p_values(systems: Mapping[str, Sequence[np.ndarray]], family: MetricFami
     observed = {s: {m: est[s][m] - est[baseline][m] for m in family.names} for s in pairs}
     counts = {s: {m: 0 for m in family.names} for s in pairs}
     n = len(base[0])
+    runs = {s: [np.asarray(x, dtype=np.float64) for x in systems[s]] for s in pairs}
     for masks in iter_swap_masks(n, trials, seed=seed):                    # (c, n) bool
-        for s, ps in pairs.items():
-            runs = [np.asarray(x, dtype=np.float64) for x in systems[s]]
-            diffs = [trial_differences(base[j], runs[i], family, masks) for i, j in ps]
+        diffs = _pair_differences(base, runs, pairs, family, masks)
+        for s in pairs:
             for m in family.names:
-                mean_diff = np.mean([d[m] for d in diffs], axis=0)          # (c,)
+                mean_diff = np.mean([d[m] for d in diffs[s]], axis=0)        # (c,)
                 counts[s][m] += int(at_least_as_extreme(mean_diff, observed[s][m]).sum())
     for s in pairs:
         out[s] = {m: ((counts[s][m] + 1) / (trials + 1), None) for m in family.names}
+    return out
+
+
+PAIR_BLOCK_ELEMENTS = 1 << 22     # bounds the (trials, pairs x k) moved-sums block (32 MB)
+
+
+def _pair_differences(base: Sequence[np.ndarray], runs: Mapping[str, Sequence[np.ndarray]],
+                      pairs: Mapping[str, Sequence[tuple[int, int]]], family: MetricFamily,
+                      masks: np.ndarray) -> dict[str, list[dict[str, np.ndarray]]]:
+    """system -> per seed pair: metric -> (c,) trial differences score(run') - score(base')
+    (:func:`~uarbench.stats.randomization.trial_differences` of every pair, with the masks
+    converted once and the moved sums of many pairs in one matrix product)."""
+    if not family.scores_from_sums():
+        return {s: [trial_differences(base[j], runs[s][i], family, masks) for i, j in ps]
+                for s, ps in pairs.items()}
+    fmasks = masks.astype(np.float64)                                        # (c, n)
+    base_rows = [family.summable_stats(b) for b in base]
+    items = [(s, family.summable_stats(runs[s][i]), base_rows[j])
+             for s, ps in pairs.items() for i, j in ps]
+    out: dict[str, list[dict[str, np.ndarray]]] = {s: [] for s in pairs}
+    k = base_rows[0].shape[1]
+    n = fmasks.shape[1]
+    block = max(1, PAIR_BLOCK_ELEMENTS // max(1, len(fmasks) * k))
+    for lo in range(0, len(items), block):
+        part = items[lo:lo + block]
+        moved = fmasks @ np.hstack([b - a for _, b, a in part])           # (c, pairs x k)
+        for p, (s, b, a) in enumerate(part):
+            mv = moved[:, p * k:(p + 1) * k]
+            sa = family.score_from_sums(a.sum(axis=0) + mv, n)
+            sb = family.score_from_sums(b.sum(axis=0) - mv, n)
+            out[s].append({m: np.asarray(sb[m], dtype=np.float64)
+                           - np.asarray(sa[m], dtype=np.float64) for m in family.names})
     return out
 
 

@@ -60,6 +60,7 @@ def trial_differences(stats_a: np.ndarray, stats_b: np.ndarray, family: MetricFa
     a, b = checked["a"], checked["b"]
     if family.scores_from_sums():
         n = len(a)
+        a, b = family.summable_stats(a), family.summable_stats(b)
         moved = masks.astype(np.float64) @ (b - a)          # (c, k): what the swapped rows move
         sa = family.score_from_sums(a.sum(axis=0) + moved, n)
         sb = family.score_from_sums(b.sum(axis=0) - moved, n)
