@@ -1,22 +1,34 @@
-"""Training step time of Base and each UAR ablation row (paper Table 2), printed as ratios to Base.
+"""Training step of Base and each UAR ablation row (paper Table 2): time, aten ops and host syncs
+per step, printed as ratios to Base, for the fused attention path (SDPA) and the explicit
+reference.
 
-CPU by default (cpu-small and paper presets); with ``--device cuda`` the step runs under bf16
-autocast and the model FLOPs utilisation is reported (FLOPs counted by
-torch.utils.flop_counter over one step, against ``--peak-tflops``, default 989 = H100/H200 dense
-bf16). Random inputs of the real shapes (batch 16, 60 report positions, two views); the image
-tokenizer is not timed (it runs once per batch outside the model, frozen).
+The step timed is the trainer's own (``Trainer._step``: forward, backward, clipping, fused AdamW;
+bf16 autocast on CUDA), on random inputs of the real shapes (batch 16, 60 report positions, two
+views); the frozen image tokenizer is not timed (its ids come from a cache). Ops are counted with
+a TorchDispatchMode over one step, host syncs with :func:`uarbench.training.syncs.count_host_syncs`
+(``item`` / ``tolist`` / ``bool`` ... of a tensor). On CUDA the model FLOPs utilisation is
+reported (FLOPs from torch.utils.flop_counter over one step, against ``--peak-tflops``, default
+989 = H100/H200 dense bf16).
 
-Run: .venv/bin/python benchmarks/bench_train.py [--presets cpu-small paper] [--steps 5]
+Run: .venv/bin/python benchmarks/bench_train.py [--presets cpu-small paper] [--steps 3]
+     [--rows Base UAR] [--device cuda]
 """
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
+from collections import Counter
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
+from uarbench.data.tokenizer import WordTokenizer
 from uarbench.models.uar import UARConfig, UARModel
+from uarbench.training.config import TrainConfig
+from uarbench.training.syncs import count_host_syncs
+from uarbench.training.trainer import Trainer
 
 # Table 2 rows as switches over the full model (Base = no LSU, no CRA, no TIR)
 ROWS = {
@@ -26,77 +38,100 @@ ROWS = {
     "(c) +L_Global": dict(lsu=False, cra_integration=False, cra_global_loss=True, tir=False),
     "(d) integration+L_Global": dict(lsu=False, cra_integration=True, cra_global_loss=True, tir=False),
     "(e) LSU+CRA": dict(lsu=True, cra_integration=True, cra_global_loss=True, tir=False),
-    "(f)/UAR stage 2 (+TIR)": dict(lsu=True, cra_integration=True, cra_global_loss=True, tir=True),
+    "UAR (stage 2, +TIR)": dict(lsu=True, cra_integration=True, cra_global_loss=True, tir=True),
 }
+VOCAB = 760
 
 
-def batch_for(cfg: UARConfig, B: int, device: torch.device) -> dict:
+class _CountOps(TorchDispatchMode):
+    def __init__(self) -> None:
+        super().__init__()
+        self.ops: Counter = Counter()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops[str(func.overloadpacket)] += 1
+        return func(*args, **(kwargs or {}))
+
+
+def _inputs(cfg: UARConfig, B: int) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(0)
     ids = torch.randint(4, cfg.vocab_size, (B, cfg.max_seq_length), generator=g)
     ids[:, 0] = cfg.bos_id
-    out = {"ids": ids}
     if cfg.lsu:
-        out["image_tokens"] = torch.randint(0, cfg.codebook_size,
-                                            (B, cfg.n_views, cfg.token_grid, cfg.token_grid), generator=g)
+        images = torch.randint(0, cfg.codebook_size,
+                               (B, cfg.n_views, cfg.token_grid, cfg.token_grid), generator=g)
     else:
-        out["images"] = torch.rand(B, cfg.n_views, 1, cfg.crop_size, cfg.crop_size, generator=g)
-    return {k: v.to(device) for k, v in out.items()}
+        images = torch.rand(B, cfg.n_views, 1, cfg.crop_size, cfg.crop_size, generator=g)
+    return images, ids
 
 
-def time_steps(cfg: UARConfig, device: torch.device, steps: int, B: int) -> tuple[float, float]:
+def measure(cfg: UARConfig, device: torch.device, steps: int, B: int) -> dict:
     torch.manual_seed(0)
-    model = UARModel(cfg).to(device).train()
+    model = UARModel(cfg)
     model.set_stage(2)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    batch = batch_for(cfg, B, device)
+    tok = WordTokenizer.build(["a"], threshold=1, max_seq_length=cfg.max_seq_length)
+    key = "image_tokens" if cfg.lsu else "images"
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = Trainer(model, TrainConfig(device=device.type), tok,
+                          image_input=lambda x: {key: x}, out_dir=tmp)
+    opt, _ = trainer._optimiser()
+    images, ids = _inputs(cfg, B)
+    images, ids = images.to(device), ids.to(device)
 
-    def step() -> None:
-        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            loss = model(batch)["loss"]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize()
 
-    step()  # warm-up
-    with FlopCounterMode(display=False) as counter:
-        step()
-    flops = counter.get_total_flops()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    trainer._step(opt, images, ids)  # warm-up (optimiser state, kernels)
+    with count_host_syncs() as syncs, _CountOps() as ops:
+        trainer._step(opt, images, ids)
+    with FlopCounterMode(display=False) as flops:
+        trainer._step(opt, images, ids)
+    sync()
     t0 = time.perf_counter()
     for _ in range(steps):
-        step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return (time.perf_counter() - t0) / steps, flops
+        trainer._step(opt, images, ids)
+    sync()
+    return {"s": (time.perf_counter() - t0) / steps, "ops": sum(ops.ops.values()),
+            "syncs": sum(syncs.values()), "flops": flops.get_total_flops()}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--presets", nargs="+", default=["cpu-small", "paper"])
+    ap.add_argument("--rows", nargs="+", default=list(ROWS),
+                    help="rows to time (names of the first column; Base always runs)")
     ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--peak-tflops", type=float, default=989.0)
+    ap.add_argument("--attention", nargs="+", default=["sdpa", "explicit"],
+                    choices=("sdpa", "explicit"))
     a = ap.parse_args()
-    torch.set_num_threads(a.threads)
+    if a.threads:
+        torch.set_num_threads(a.threads)
     device = torch.device(a.device)
+    rows = ["Base"] + [r for r in a.rows if r != "Base"]
     for preset in a.presets:
         make = UARConfig.cpu_small if preset == "cpu-small" else UARConfig.paper
-        print(f"\npreset {preset}, device {a.device}, batch {a.batch}, {a.steps} timed steps")
-        print(f"{'row':28s} {'s/step':>8s} {'samples/s':>10s} {'vs Base':>8s} {'GFLOP/step':>11s}"
-              + (f" {'MFU':>6s}" if device.type == "cuda" else ""))
-        base = None
-        for row, switches in ROWS.items():
-            cfg = make(vocab_size=760, **switches)
-            sec, flops = time_steps(cfg, device, a.steps, a.batch)
-            base = base or sec
-            line = (f"{row:28s} {sec:8.3f} {a.batch / sec:10.1f} {sec / base:7.2f}x "
-                    f"{flops / 1e9:11.1f}")
-            if device.type == "cuda":
-                line += f" {flops / sec / (a.peak_tflops * 1e12):6.1%}"
-            print(line, flush=True)
+        print(f"\npreset {preset}, device {a.device}, batch {a.batch}, {a.steps} timed steps, "
+              f"{torch.get_num_threads()} threads")
+        head = f"{'row':26s} {'attention':9s} {'ms/step':>9s} {'vs Base':>8s} {'ops/step':>9s} " \
+               f"{'syncs/step':>10s} {'GFLOP/step':>11s}"
+        print(head + (f" {'MFU':>6s}" if device.type == "cuda" else ""))
+        base: dict[str, float] = {}
+        for row in rows:
+            for attention in a.attention:
+                cfg = make(vocab_size=VOCAB, attention=attention, **ROWS[row])
+                m = measure(cfg, device, a.steps, a.batch)
+                base.setdefault(attention, m["s"])
+                line = (f"{row:26s} {attention:9s} {m['s'] * 1e3:9.1f} "
+                        f"{m['s'] / base[attention]:7.2f}x {m['ops']:9d} {m['syncs']:10d} "
+                        f"{m['flops'] / 1e9:11.1f}")
+                if device.type == "cuda":
+                    line += f" {m['flops'] / m['s'] / (a.peak_tflops * 1e12):6.1%}"
+                print(line, flush=True)
 
 
 if __name__ == "__main__":
