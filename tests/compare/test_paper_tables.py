@@ -7,6 +7,8 @@ fragment \\input into a minimal document and the standalone document compiled wi
 without Type 3 (bitmap) fonts."""
 from __future__ import annotations
 
+import json
+
 import argparse
 import re
 import shutil
@@ -194,6 +196,26 @@ def test_cli_status_lines_go_to_stderr_never_into_the_table(cmp_results, tmp_pat
     out, err = capsys.readouterr()
     assert out == "" and f"wrote {tmp_path / 't.md'}" in err
     assert "wrote" not in (tmp_path / "t.md").read_text()
+
+
+def test_several_outputs_come_from_one_computation(cmp_results, tmp_path, monkeypatch, capsys):
+    """--out repeated: each file in the format of its suffix, the table (CIs, tests) built once."""
+    import uarbench.compare.table as table_module
+    root, bench = cmp_results
+    built = []
+    real = table_module.build_comparison
+    monkeypatch.setattr(table_module, "build_comparison",
+                        lambda *a, **kw: built.append(1) or real(*a, **kw))
+    outs = [tmp_path / "t.md", tmp_path / "t.tex", tmp_path / "t.html", tmp_path / "t.json"]
+    args = ["compare", str(root), "--benchmark", str(bench), "--resamples", "50", "--trials", "50"]
+    assert run_cli([*args, *(x for o in outs for x in ("--out", str(o)))]) == 0
+    assert len(built) == 1
+    assert outs[0].read_text().startswith("### Suite") and r"\toprule" in outs[1].read_text()
+    assert outs[2].read_text().lstrip().lower().startswith("<!doctype html")
+    assert json.loads(outs[3].read_text())["suite"] == "cmp"
+    assert capsys.readouterr().err.count("wrote ") == 4
+    with pytest.raises(UarbenchError, match="several --out"):
+        run_cli([*args, "--format", "md", "--out", str(outs[0]), "--out", str(outs[1])])
 
 
 def test_tex_and_latex_suffixes_and_standalone_only_for_latex(cmp_results, tmp_path):

@@ -35,7 +35,10 @@ def add_compare_parser(sub) -> argparse.ArgumentParser:
                         "with --standalone; csv / json: every number; html: a sortable "
                         "offline leaderboard (default: from --out's suffix .md .tex .latex "
                         ".csv .json .html, else md)")
-    p.add_argument("--out", type=Path, help="file to write (default: print to stdout)")
+    p.add_argument("--out", type=Path, action="append",
+                   help="file to write (default: print to stdout); repeat it for several "
+                        "formats from one computation, e.g. --out t.md --out t.tex --out "
+                        "t.html (each format from its suffix)")
     p.add_argument("--standalone", action="store_true",
                    help="latex only: a complete document that compiles with pdflatex (T1 "
                         "fonts + lmodern, booktabs, caption, legend and signatures below) "
@@ -85,9 +88,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from uarbench.compare.formats import format_for, write_table
     from uarbench.compare.table import build_comparison
     from uarbench.errors import UarbenchError
-    fmt = format_for(args.out, args.format)
-    if args.standalone and fmt != "latex":
-        raise UarbenchError(f"--standalone makes a LaTeX document, but the format is {fmt}.",
+    outs = args.out or [None]
+    if len(outs) > 1 and args.format:
+        raise UarbenchError("--format names one format, but several --out files were given.",
+                            fix="drop --format: each file's format comes from its suffix.")
+    formats = [format_for(out, args.format) for out in outs]
+    if args.standalone and "latex" not in formats:
+        raise UarbenchError(f"--standalone makes a LaTeX document, but the format is "
+                            f"{', '.join(formats)}.",
                             fix="add --format latex (or --out FILE.tex), or drop --standalone.")
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
     table = build_comparison(args.root, args.suite, baseline=args.baseline,
@@ -104,18 +112,19 @@ def cmd_compare(args: argparse.Namespace) -> int:
               "--strict.", file=sys.stderr)
         return 1
     compact = None if metrics or args.all_metrics else PAPER_METRICS
-    options: dict = {}
-    if fmt in ("md", "latex", "html"):
-        options["ci"] = args.ci
-    if fmt == "latex":
-        options["standalone"] = args.standalone
-    text = write_table(table, fmt, args.out, digits=args.digits,
-                       metrics=compact if fmt in COMPACT_FORMATS else None, **options)
-    if args.out is None:
-        sys.stdout.write(text)
-    else:
-        print(f"wrote {args.out} ({fmt}: suite {table.suite}, {len(table.rows)} rows, "
-              f"baseline {table.baseline})", file=sys.stderr)
+    for out, fmt in zip(outs, formats, strict=True):  # one table, resampled once, any formats
+        options: dict = {}
+        if fmt in ("md", "latex", "html"):
+            options["ci"] = args.ci
+        if fmt == "latex":
+            options["standalone"] = args.standalone
+        text = write_table(table, fmt, out, digits=args.digits,
+                           metrics=compact if fmt in COMPACT_FORMATS else None, **options)
+        if out is None:
+            sys.stdout.write(text)
+        else:
+            print(f"wrote {out} ({fmt}: suite {table.suite}, {len(table.rows)} rows, "
+                  f"baseline {table.baseline})", file=sys.stderr)
     if args.plots is not None:
         from uarbench.compare.plots import write_plots
         for path in write_plots(select_columns(table, compact), args.plots):
