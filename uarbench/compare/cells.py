@@ -58,8 +58,15 @@ def row_label(table: ComparisonTable, row: RowInfo) -> str:
     return label
 
 
+DETERMINISTIC = "deterministic"
+
+
 def seeds_text(row: RowInfo) -> str:
-    return MISSING if row.kind == "reported" else str(len(row.seeds))
+    """The Seeds column: how many training seeds a row averages; "deterministic" for a floor
+    (fitted, not trained: it runs once whatever the seeds)."""
+    if row.kind == "reported":
+        return MISSING
+    return str(len(row.seeds)) if row.trained else DETERMINISTIC
 
 
 def best_rows(table: ComparisonTable, column: Column, digits: int = 4) -> frozenset[str]:

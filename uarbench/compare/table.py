@@ -496,6 +496,9 @@ def _cell(row: RowInfo, records: list[dict], column: Column) -> Cell:
         return Cell(n_seeds=len(records), values=tuple(values), missing="; ".join(why))
     summary = seed_variance({rec["seed"]: {column.metric: v}
                              for rec, v in zip(records, values)})[column.metric]
+    if not row.trained and len(set(values)) == 1:
+        # a floor is fitted, not trained: seeds do not change it (one value, no "± 0")
+        return Cell(summary.mean, None, summary.n_seeds, tuple(values))
     return Cell(summary.mean, summary.sd, summary.n_seeds, tuple(values))
 
 
