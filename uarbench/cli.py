@@ -1,6 +1,8 @@
 """The ``uarbench`` command: parse arguments, call one library function, print the result.
 
-Bad input raises :class:`UarbenchError`, printed as one line and exit status 2.
+Bad input raises :class:`UarbenchError`, printed as one line and exit status 2. Progress and
+status lines go through the ``uarbench`` logger on stderr (:mod:`uarbench.progress`); results
+go to stdout or the files named.
 """
 from __future__ import annotations
 
@@ -11,6 +13,92 @@ from pathlib import Path
 
 import uarbench
 from uarbench.errors import UarbenchError
+
+
+DESCRIPTION = """\
+uarbench trains radiology report generators (UAR and its ablation rows, Base, R2Gen,
+R2GenCMN, sanity floors), scores them with the field's NLG metrics (BLEU-1..4, METEOR,
+ROUGE-L, CIDEr through pycocoevalcap) and clinical efficacy (CheXpert-label P/R/F1,
+RadGraph F1), and turns a results folder into paper tables and leaderboards with seed
+variance, bootstrap CIs, significance tests and a signature on every number.
+
+Everything runs offline on the embedded synth-cxr dataset by default; IU-Xray and
+MIMIC-CXR are read from --data-root in R2Gen's format."""
+
+EPILOG = """\
+examples:
+  uarbench run --suite ablations                 # paper Table 2 on synth-cxr, 3 seeds
+  uarbench compare results/ --out table.md --out table.tex --out board.html
+  uarbench eval preds.jsonl --dataset iu_xray --data-root data/iu_xray
+  uarbench train --model uar --preset paper --dataset iu_xray --data-root data/iu_xray \\
+      --out runs/uar --device cuda
+
+`uarbench COMMAND --help` lists a command's options with their defaults and examples."""
+
+EXAMPLES = {
+    "data info": ["uarbench data info --dataset iu_xray --data-root data/iu_xray",
+                  "uarbench data info --dataset synth-cxr --no-images"],
+    "data synth": ["uarbench data synth --out data/synth --preview",
+                   "uarbench data synth --out data/mimic-like --n-train 20000 --size 512 "
+                   "--format jpeg"],
+    "predict": ["uarbench predict --model nn_retrieval --out preds.jsonl",
+                "uarbench predict --model constant --dataset iu_xray --data-root data/iu_xray "
+                "--out const.jsonl"],
+    "train": ["uarbench train --out runs/uar                 # UAR cpu-small on synth-cxr",
+              "uarbench train --model uar --set lsu=false --set tir=false --out runs/row-b",
+              "uarbench train --model r2gen --preset paper --dataset iu_xray "
+              "--data-root data/iu_xray --out runs/r2gen --device cuda --compile"],
+    "run": ["uarbench run --suite ablations                 # every row, 3 seeds, resumable",
+            "uarbench run --suite main --seeds 0,1 --out results --log-file run.log",
+            "uarbench run --suite ablations --device cuda --jobs 2   # 2 jobs per GPU"],
+    "label": ["uarbench label --reports preds.jsonl --out labels.csv",
+              "uarbench label --card --dev-annotations ../shared/data/iu_xray/mesh_dev.csv"],
+    "ls": ["uarbench ls"],
+    "validate": ["uarbench validate", "uarbench validate my_benchmark.toml"],
+    "eval": ["uarbench eval preds.jsonl --dataset iu_xray --data-root data/iu_xray",
+             "uarbench eval res.csv gts.csv --order-from data/iu_xray/annotation.json",
+             "uarbench eval preds.jsonl refs.jsonl --all-conventions"],
+    "import": ["uarbench import released.csv --name R2Gen-released --dataset iu_xray "
+               "--data-root data/iu_xray --out results/main --citation 'Chen et al. 2020'"],
+    "compare": ["uarbench compare results/ --suite ablations",
+                "uarbench compare results/ --suite main --out table.tex --standalone --ci none",
+                "uarbench compare results/ --out board.html --plots figures/"],
+}
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Help like sacrebleu's: each option's default shown after its text (unless the text says
+    it already), descriptions and example epilogs kept as written."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if ("%(default)" in text or "default" in text.lower() or action.required
+                or default in (None, False, [], argparse.SUPPRESS) or not action.option_strings):
+            return text
+        return text + " (default: %(default)s)"
+
+
+def command(sub, name: str, *, help: str, description: str | None = None,
+            key: str | None = None) -> argparse.ArgumentParser:
+    """A sub-command parser with the shared formatter, its examples and -v/-q/--log-file."""
+    examples = EXAMPLES.get(key or name, [])
+    epilog = ("examples:\n" + "\n".join(f"  {e}" for e in examples)) if examples else None
+    p = sub.add_parser(name, help=help, description=description or help[:1].upper() + help[1:],
+                       epilog=epilog, formatter_class=HelpFormatter)
+    _logging_args(p, default=argparse.SUPPRESS)
+    return p
+
+
+def _logging_args(p: argparse.ArgumentParser, default=None) -> None:
+    g = p.add_argument_group("output")
+    g.add_argument("-v", "--verbose", action="count", default=0 if default is None else default,
+                   help="more detail on stderr (DEBUG lines: every stage of every run)")
+    g.add_argument("-q", "--quiet", action="store_true",
+                   default=False if default is None else default,
+                   help="warnings and errors only (no progress)")
+    g.add_argument("--log-file", type=Path, default=default,
+                   help="also append the log (INFO and above) to this file, e.g. for SLURM jobs")
 
 
 def _version_text() -> str:
@@ -24,7 +112,8 @@ def _dataset_args(p: argparse.ArgumentParser, required: bool = False) -> None:
     from uarbench.data.datasets import DATASETS
     p.add_argument("--dataset", required=required, choices=DATASETS.names(),
                    help="registered dataset (synth-cxr needs no data: it is generated on demand)")
-    p.add_argument("--data-root", type=Path, help="folder with annotation.json and images/")
+    p.add_argument("--data-root", type=Path, help="folder with annotation.json and images/ "
+                   "(R2Gen layout; not needed for synth-cxr)")
 
 
 def cmd_data_info(a: argparse.Namespace) -> int:
@@ -49,8 +138,8 @@ def cmd_data_info(a: argparse.Namespace) -> int:
 def cmd_data_synth(a: argparse.Namespace) -> int:
     from uarbench.data.synth import SynthConfig, contact_sheet, generate_synth
     cfg = SynthConfig(n_train=a.n_train, n_val=a.n_val, n_test=a.n_test, size=a.size, seed=a.seed,
-                      report_style=a.report_style)
-    root = generate_synth(a.out, cfg)
+                      report_style=a.report_style, image_format=a.image_format)
+    root = generate_synth(a.out, cfg, workers=a.workers)
     print(f"synth-cxr written to {root} ({cfg.n_train}/{cfg.n_val}/{cfg.n_test} studies, "
           f"{cfg.size} px, seed {cfg.seed})")
     if a.preview:
@@ -190,6 +279,8 @@ def cmd_train(a: argparse.Namespace) -> int:
     config_class = MODELS.get(a.model).config_class
     model_cfg = apply_overrides(getattr(config_class, preset)(), a.set, what="model")
     train_cfg = apply_overrides(getattr(TrainConfig, preset)(), a.train_set, what="train")
+    if a.compile:
+        train_cfg = train_cfg.replace(compile=True)
     train_cfg = train_cfg.replace(**{k: v for k, v in (("device", a.device), ("seed", a.seed))
                                      if v is not None})
     ds = load_dataset(a.dataset, a.data_root, synth_config=default_synth_config())
@@ -224,6 +315,7 @@ def _seeds(text: str) -> list[int]:
 
 def cmd_run(a: argparse.Namespace) -> int:
     from tabulate import tabulate
+    from uarbench.progress import seconds
     from uarbench.results import load_runs, summary_table
     from uarbench.runner import run_suite
     root = None if a.data_root is None else str(Path(a.data_root).resolve())
@@ -243,7 +335,8 @@ def cmd_run(a: argparse.Namespace) -> int:
                        seeds=a.seeds, device=a.device, out=a.out, overwrite=a.overwrite,
                        dry_run=a.dry_run, executor=a.executor, jobs=a.jobs,
                        ray_address=a.ray_address, benchmark=a.benchmark, scoring=scoring,
-                       if_busy=a.if_busy, share_stage1=a.shared_stage1)
+                       if_busy=a.if_busy, share_stage1=a.shared_stage1,
+                       gpus_per_run=a.gpus_per_run)
     if a.dry_run:
         rows = [(s.name, s.model, s.dataset, s.preset, report.statuses[s.name]) for s in report.specs]
         print(tabulate(rows, headers=("run", "model", "dataset", "preset", "state")))
@@ -261,7 +354,13 @@ def cmd_run(a: argparse.Namespace) -> int:
         # the headline columns; `uarbench compare` shows every metric with CIs and tests
         keep = [c for c in table.columns if not c.startswith(("CE-P", "CE-R"))
                 and not (table[c] == "—").all()]
-        print(tabulate(table[keep], headers="keys", tablefmt="github"))
+        table = table[keep].copy()
+        wall = {o.run: o.wall_s for o in report.outcomes if o.status in ("done", "failed")}
+        row_of = {s.name: s.row for s in report.specs}
+        spent = {row: sum(w for run, w in wall.items() if row_of[run] == row) for row in table.index}
+        table["wall"] = [seconds(spent[row]) if spent[row] else "skipped" for row in table.index]
+        # strings as formatted: tabulate must not re-parse them ("0.7970" -> 0.797)
+        print(tabulate(table, headers="keys", tablefmt="github", disable_numparse=True))
         print(f"(CE precision / recall, CIs and significance: uarbench compare {a.out} "
               f"--suite {a.suite})")
     print(f"suite {a.suite}: {done} run(s) done, {skipped} skipped (complete), "
@@ -331,7 +430,8 @@ def _radgraph_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--radgraph-model", type=Path,
                    help="local RadGraph model folder (radgraph package format) for RadGraph F1")
     p.add_argument("--radgraph-model-type", default="radgraph",
-                   choices=("radgraph", "radgraph-xl", "modern-radgraph-xl"))
+                   choices=("radgraph", "radgraph-xl", "modern-radgraph-xl"),
+                   help="which RadGraph model --radgraph-model holds")
 
 
 def cmd_label(a: argparse.Namespace) -> int:
@@ -373,64 +473,95 @@ def _label_card(a: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="uarbench", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="uarbench", description=DESCRIPTION, epilog=EPILOG,
+                                formatter_class=HelpFormatter)
     p.add_argument("--version", action="store_true", help="print package and metric versions")
-    sub = p.add_subparsers(dest="command")
+    _logging_args(p)
+    sub = p.add_subparsers(dest="command", title="commands", metavar="COMMAND")
 
-    data = sub.add_parser("data", help="dataset tools").add_subparsers(dest="data_command",
-                                                                       required=True)
-    info = data.add_parser("info", help="split counts, vocabulary size, report lengths")
+    data = command(sub, "data", help="dataset tools: inspect a dataset, generate synth-cxr"
+                   ).add_subparsers(dest="data_command", required=True, metavar="TOOL")
+    info = command(data, "info", help="split counts, vocabulary size, report lengths",
+                   key="data info")
     _dataset_args(info, required=True)
     info.add_argument("--no-images", action="store_true", help="read the reports only")
     info.set_defaults(func=cmd_data_info)
-    synth = data.add_parser("synth", help="generate the synth-cxr dataset")
-    synth.add_argument("--out", type=Path, required=True)
-    synth.add_argument("--n-train", type=int, default=600)
-    synth.add_argument("--n-val", type=int, default=100)
-    synth.add_argument("--n-test", type=int, default=200)
-    synth.add_argument("--size", type=int, default=128)
-    synth.add_argument("--seed", type=int, default=0)
+    synth = command(data, "synth", help="generate the synth-cxr dataset (procedural chest "
+                    "radiographs with known findings and reports)", key="data synth")
+    synth.add_argument("--out", type=Path, required=True, help="folder to write (R2Gen layout)")
+    synth.add_argument("--n-train", type=int, default=600, help="training studies")
+    synth.add_argument("--n-val", type=int, default=100, help="validation studies")
+    synth.add_argument("--n-test", type=int, default=200, help="test studies")
+    synth.add_argument("--size", type=int, default=128, help="image side in pixels")
+    synth.add_argument("--seed", type=int, default=0, help="generation seed")
     synth.add_argument("--report-style", default="structured", choices=("structured", "varied"),
                        help="structured: one template per finding state; varied: paraphrases "
                             "and shuffled sentence order")
+    synth.add_argument("--format", dest="image_format", default="png", choices=("png", "jpeg"),
+                       help="image files: png (default, lossless) or jpeg (quality 95, like "
+                            "MIMIC-CXR-JPG)")
+    synth.add_argument("--workers", type=int, default=0,
+                       help="processes generating studies (default 0: every core; the files "
+                            "are the same for any number)")
     synth.add_argument("--preview", action="store_true", help="also save preview.png")
     synth.set_defaults(func=cmd_data_synth)
 
-    pr = sub.add_parser("predict", help="fit a model / floor and write predictions JSONL")
-    pr.add_argument("--model", required=True)
+    pr = command(sub, "predict", help="fit a floor (constant, nn_retrieval) and write its "
+                 "predictions as JSONL")
+    pr.add_argument("--model", required=True, help="registered model (see `uarbench ls`)")
     _dataset_args(pr)
-    pr.add_argument("--split", default="test")
-    pr.add_argument("--out", type=Path, required=True)
+    pr.add_argument("--split", default="test", choices=("train", "val", "test"),
+                    help="split to predict")
+    pr.add_argument("--out", type=Path, required=True, help="predictions JSONL to write")
     pr.set_defaults(func=cmd_predict, dataset="synth-cxr")
 
-    tr = sub.add_parser("train", help="train UAR (any ablation row) or a baseline and score it")
-    tr.add_argument("--model", default="uar", help="uar, base, r2gen, r2gencmn")
-    tr.add_argument("--preset", default="cpu-small", choices=("cpu-small", "paper"))
+    tr = command(sub, "train", help="train UAR (any ablation row) or a baseline and score it")
+    tr.add_argument("--model", default="uar", help="uar, base, r2gen or r2gencmn")
+    tr.add_argument("--preset", default="cpu-small", choices=("cpu-small", "paper"),
+                    help="model and training sizes: cpu-small trains in minutes on 2 cores; "
+                         "paper is the paper's setting")
     _dataset_args(tr)
-    tr.add_argument("--out", type=Path, required=True)
+    tr.add_argument("--out", type=Path, required=True,
+                    help="run folder (resumes from its last checkpoint when rerun)")
     tr.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                     help="model config override, e.g. --set lsu=false --set fusion=add "
                          "--set vq.steps=50 (a nested field by its dotted name)")
     tr.add_argument("--train-set", action="append", default=[], metavar="FIELD=VALUE",
                     help="training config override, e.g. --train-set epochs_stage1=3")
-    tr.add_argument("--device", choices=("cpu", "cuda", "auto"))
-    tr.add_argument("--seed", type=int)
+    tr.add_argument("--device", choices=("cpu", "cuda", "auto"),
+                    help="where to train (default: the preset's, auto = cuda when torch sees a "
+                         "GPU)")
+    tr.add_argument("--seed", type=int, help="training seed (default: the preset's, 0)")
+    tr.add_argument("--compile", action="store_true",
+                    help="torch.compile the model call of each training step (same as "
+                         "--train-set compile=true; off by default)")
     _shared_stage1_arg(tr)
     tr.set_defaults(func=cmd_train, dataset="synth-cxr")
 
-    run = sub.add_parser("run", help="run a suite of benchmark.toml (train, predict, score)")
-    run.add_argument("--suite", required=True)
+    run = command(sub, "run", help="run a suite of benchmark.toml: train, predict and score "
+                  "every row and seed (skips complete runs, resumes interrupted ones)")
+    run.add_argument("--suite", required=True,
+                     help="suite name in benchmark.toml (smoke, main, ablations, basis, fusion, "
+                          "stages; `uarbench ls` lists them)")
     _dataset_args(run)
     run.add_argument("--preset", choices=("cpu-small", "paper"),
                      help="default: the suite's, else benchmark.toml [runner].preset")
     run.add_argument("--seeds", type=_seeds, help="comma-separated, e.g. 0,1,2")
-    run.add_argument("--device", default="auto", choices=("cpu", "cuda", "auto"))
-    run.add_argument("--out", type=Path, default=Path("results"))
+    run.add_argument("--device", default="auto", choices=("cpu", "cuda", "auto"),
+                     help="auto: cuda when torch sees a GPU (one job per GPU), else the CPU")
+    run.add_argument("--out", type=Path, default=Path("results"),
+                     help="results folder (<out>/<suite>/<run>/)")
     run.add_argument("--overwrite", action="store_true", help="rerun complete runs too")
     run.add_argument("--dry-run", action="store_true", help="list the runs and their state")
-    run.add_argument("--executor", default="local", choices=("local", "ray"))
+    run.add_argument("--executor", default="local", choices=("local", "ray"),
+                     help="local: worker processes on this machine; ray: one Ray task per run")
     run.add_argument("--ray-address", help="an existing Ray cluster (default: start one locally)")
-    run.add_argument("--jobs", type=int, help="local runs at a time (default: benchmark.toml)")
+    run.add_argument("--jobs", type=int, help="local runs at a time (default: benchmark.toml "
+                     "[runner] jobs, else the core count); on GPUs: jobs per visible GPU "
+                     "(default 1, each job sees one GPU through CUDA_VISIBLE_DEVICES)")
+    run.add_argument("--gpus-per-run", type=float, default=1.0,
+                     help="--executor ray: GPUs each trained run asks for (fractional allowed; "
+                          "floors ask none) (default: %(default)s)")
     run.add_argument("--if-busy", default="skip", choices=("skip", "wait", "fail"),
                      help="a run another uarbench process is writing in the same results "
                           "folder: skip it, wait for it, or fail naming that process's pid "
@@ -442,7 +573,7 @@ def build_parser() -> argparse.ArgumentParser:
     _radgraph_args(run)
     run.set_defaults(func=cmd_run)
 
-    lb = sub.add_parser("label", help="CheXpert labels (14 observations) for a reports file")
+    lb = command(sub, "label", help="CheXpert labels (14 observations) for a reports file")
     lb.add_argument("--reports", type=Path,
                     help="JSONL or CSV with id and report (or prediction / reference)")
     lb.add_argument("--out", type=Path, help="labels CSV to write")
@@ -460,20 +591,23 @@ def build_parser() -> argparse.ArgumentParser:
     _labeler_args(lb, allow_none=False)
     lb.set_defaults(func=cmd_label)
 
-    ls = sub.add_parser("ls", help="list suites, models, datasets and metrics")
+    ls = command(sub, "ls", help="list suites, models, datasets and metrics")
     ls.set_defaults(func=cmd_ls)
-    va = sub.add_parser("validate", help="check benchmark.toml, reporting every problem")
+    va = command(sub, "validate", help="check benchmark.toml, reporting every problem")
     va.add_argument("file", nargs="?", type=Path, help="default: ./benchmark.toml")
     va.set_defaults(func=cmd_validate)
 
-    ev = sub.add_parser("eval", help="score a predictions file (CSV or JSONL) against a "
-                        "dataset split or references", description="Score predictions. "
-                        "PRED_FILE [REF_FILE]: CSV or JSONL; one file may hold both the "
-                        "prediction and the reference column.")
-    ev.add_argument("files", type=Path, nargs="*", metavar="PRED_FILE [REF_FILE]")
+    ev = command(sub, "eval", help="score a predictions file (CSV or JSONL) against a "
+                 "dataset split or references", description="Score predictions. "
+                 "PRED_FILE [REF_FILE]: CSV or JSONL; one file may hold both the "
+                 "prediction and the reference column.")
+    ev.add_argument("files", type=Path, nargs="*", metavar="PRED_FILE [REF_FILE]",
+                    help="predictions, then optionally references (or use --predictions / "
+                         "--references)")
     ev.add_argument("--predictions", type=Path, help="predictions file (or give it first)")
     _dataset_args(ev)
-    ev.add_argument("--split", default="test")
+    ev.add_argument("--split", default="test", choices=("train", "val", "test"),
+                    help="dataset split the predictions are for")
     ev.add_argument("--references", type=Path, help="references file (CSV or JSONL)")
     _input_file_args(ev)
     _convention_arg(ev, "applied to both sides")
@@ -488,22 +622,24 @@ def build_parser() -> argparse.ArgumentParser:
     _labeler_args(ev, allow_none=True)
     ev.add_argument("--bootstrap", type=int, default=1000,
                     help="paired-bootstrap resamples for 95%% CIs (0: no CIs)")
-    ev.add_argument("--confidence", type=float, default=0.95)
+    ev.add_argument("--confidence", type=float, default=0.95,
+                    help="confidence level of the bootstrap intervals")
     ev.add_argument("--bootstrap-seed", type=int, default=0, help="0 is a seed like any other")
     _radgraph_args(ev)
     ev.set_defaults(func=cmd_eval)
 
-    im = sub.add_parser("import", help="a published system's released output file as a row "
-                        "of a results folder (ranked by compare with trained rows)",
-                        description="Score a released output file and write it as a run folder "
-                        "(source: imported) that `uarbench compare` ranks with trained runs.")
+    im = command(sub, "import", help="a published system's released output file as a row "
+                 "of a results folder (ranked by compare with trained rows)",
+                 description="Score a released output file and write it as a run folder "
+                 "(source: imported) that `uarbench compare` ranks with trained runs.")
     im.add_argument("file", type=Path, metavar="PRED_FILE", help="CSV or JSONL outputs")
     im.add_argument("--name", required=True, help="row name (the run folder's name)")
     im.add_argument("--citation", help="where the outputs come from (shown in tables)")
     im.add_argument("--out", type=Path, required=True, metavar="SUITE_DIR",
                     help="the suite's results folder, e.g. results/main")
     _dataset_args(im, required=True)
-    im.add_argument("--split", default="test")
+    im.add_argument("--split", default="test", choices=("train", "val", "test"),
+                    help="dataset split the outputs are for")
     im.add_argument("--references", type=Path,
                     help="references file (default: the dataset's split with --data-root, else "
                          "the file's own reference column)")
@@ -518,13 +654,15 @@ def build_parser() -> argparse.ArgumentParser:
     im.set_defaults(func=cmd_import)
 
     from uarbench.compare.cli import add_compare_parser
-    add_compare_parser(sub)
+    add_compare_parser(sub, command)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from uarbench.progress import setup_logging
+    setup_logging(-1 if args.quiet else args.verbose, args.log_file)
     if args.version:
         print(_version_text())
         return 0

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from uarbench.progress import number
 from uarbench.store import scan_runs
 
 COLUMNS = ("suite", "row", "run", "seed", "model", "dataset", "metric", "value", "signature",
@@ -33,7 +34,9 @@ def load_runs(root: str | Path, suite: str | None = None) -> pd.DataFrame:
 
 
 def summary_table(runs: pd.DataFrame, row_order: list[str] | None = None) -> pd.DataFrame:
-    """Rows x metrics of "mean" or "mean ± sd (n seeds)" strings; "—" where any seed lacks it."""
+    """Rows x metrics of "mean" or "mean ± sd" strings in one number format
+    (:func:`uarbench.progress.number`: 4 decimals, an exponent for a tiny non-zero value);
+    "—" where any seed lacks it."""
     if runs.empty:
         return pd.DataFrame()
     metrics = list(dict.fromkeys(runs["metric"]))
@@ -48,10 +51,10 @@ def summary_table(runs: pd.DataFrame, row_order: list[str] | None = None) -> pd.
             if vals.isna().any() or vals.empty:
                 cells[metric] = "—"
             elif len(vals) == 1:
-                cells[metric] = f"{vals.iloc[0]:.4f}"
+                cells[metric] = number(vals.iloc[0])
             else:
                 sd = vals.std(ddof=1)
-                cells[metric] = f"{vals.mean():.4f} ± {0.0 if math.isnan(sd) else sd:.4f}"
+                cells[metric] = f"{number(vals.mean())} ± {number(0.0 if math.isnan(sd) else sd)}"
         out[row] = cells
     table = pd.DataFrame.from_dict(out, orient="index", columns=metrics)
     table.index.name = "run"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Iterator
+from typing import Callable, Iterator
 
 
 class PhaseTimes:
@@ -32,6 +32,14 @@ class PhaseTimes:
 
 
 _current: ContextVar[PhaseTimes | None] = ContextVar("uarbench_phase_times", default=None)
+# called with each phase's name when it starts (uarbench.progress shows it as the run's stage)
+_listeners: list = []
+
+
+def listen_to_phases(fn) -> Callable[[], None]:
+    """Call ``fn(name)`` at the start of every phase until the returned function is called."""
+    _listeners.append(fn)
+    return lambda: _listeners.remove(fn) if fn in _listeners else None
 
 
 def current_times() -> PhaseTimes | None:
@@ -51,6 +59,8 @@ def collect() -> Iterator[PhaseTimes]:
 
 @contextmanager
 def phase(name: str) -> Iterator[None]:
+    for listener in _listeners:
+        listener(name)
     times = _current.get()
     if times is None:
         yield

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 
 import pytest
+from cmp_fixtures import cmp_results, cmp_table, lower_is_better  # noqa: F401 (pytest fixtures)
 
 from uarbench.compare.cells import metric_group, select_columns
 from uarbench.compare.plots import (

@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from cmp_fixtures import cmp_results, cmp_table, lower_is_better  # noqa: F401 (pytest fixtures)
 
 from uarbench.compare.formats import write_table
 

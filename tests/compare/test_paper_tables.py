@@ -14,6 +14,7 @@ import shutil
 import subprocess
 
 import pytest
+from cmp_fixtures import cmp_results, cmp_table, lower_is_better  # noqa: F401 (pytest fixtures)
 
 from uarbench.compare.cells import PAPER_METRICS, best_rows, select_columns
 from uarbench.compare.cli import add_compare_parser

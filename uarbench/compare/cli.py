@@ -18,11 +18,14 @@ COMPACT_FORMATS = ("md", "latex")
 CI_CHOICES = ("below", "inline", "none")      # uarbench.compare.cells.CI_PLACEMENTS
 
 
-def add_compare_parser(sub) -> argparse.ArgumentParser:
-    """Register ``compare`` on the ``uarbench`` sub-command parsers."""
+def add_compare_parser(sub, command=None) -> argparse.ArgumentParser:
+    """Register ``compare`` on the ``uarbench`` sub-command parsers (``command``: the CLI's
+    sub-parser factory, which adds the shared formatter, examples and logging options)."""
     from uarbench.compare.reported import REFERENCE_SETS
-    p = sub.add_parser("compare", help="leaderboard / paper table of a results folder "
-                       "(seed variance, CIs, significance vs a baseline, signatures)")
+    help_text = ("leaderboard / paper table of a results folder (seed variance, CIs, "
+                 "significance vs a baseline, signatures)")
+    p = (command(sub, "compare", help=help_text) if command is not None
+         else sub.add_parser("compare", help=help_text))
     p.add_argument("root", type=Path, help="results folder (<root>/<suite>/<run>/run.json) "
                    "or one suite's folder")
     p.add_argument("--suite", help="suite to tabulate (needed when the folder holds several)")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from uarbench.errors import UarbenchError
 from uarbench.io import atomic_write_text, remove_temp_files
+from uarbench.progress import RunProgress
 from uarbench.runner.lock import RunBusy, run_lock
 from uarbench.configs import apply_overrides
 from uarbench.runner.suite import RunSpec, thaw
@@ -126,11 +127,11 @@ def _execute_locked(spec: RunSpec, run_dir: Path, out_root: str | Path, overwrit
 def _execute(spec: RunSpec, run_dir: Path, position: int | None, cache_dir: str | None,
              t0: float, share_stage1: bool = True) -> None:
     from uarbench.training.run import trainable
-    with collect() as times:
+    with collect() as times, RunProgress(spec.name, position=position) as progress:
         with phase("data"):
             dataset = load_run_dataset(spec)
         if trainable(spec.model):
-            files, config, image_tok, device, metrics = _train(spec, dataset, run_dir, position,
+            files, config, image_tok, device, metrics = _train(spec, dataset, run_dir, progress,
                                                                cache_dir, share_stage1)
         else:
             files, config, image_tok, device, metrics = _floor(spec, dataset, run_dir)
@@ -139,12 +140,9 @@ def _execute(spec: RunSpec, run_dir: Path, position: int | None, cache_dir: str 
                      wall_s=time.perf_counter() - t0, extra={"phases_s": times.rounded()})
 
 
-def _train(spec, dataset, run_dir, position, cache_dir, share_stage1=True):
+def _train(spec, dataset, run_dir, progress, cache_dir, share_stage1=True):
     from uarbench.training.run import train_model
     model_cfg, train_cfg = resolved_configs(spec)
-    progress = {"desc": spec.name[:24], "leave": False}
-    if position is not None:
-        progress["position"] = position
     summary = train_model(model=spec.model, dataset=dataset, model_cfg=model_cfg,
                           train_cfg=train_cfg, out_dir=run_dir, cache_dir=cache_dir,
                           progress=progress, scoring=thaw(spec.scoring),

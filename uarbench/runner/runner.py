@@ -14,15 +14,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
 from uarbench.benchmark import load_benchmark
 from uarbench.errors import UarbenchError
 from uarbench.io import atomic_write_json
 from uarbench.runner.execute import RunOutcome, execute_run, load_run_dataset, resolved_configs, status_of
 from uarbench.runner.lock import IF_BUSY
 from uarbench.runner.placement import Placed, Placement, plan_placement
-from uarbench.runner.schedule import Task, plan_tasks, run_tasks
+from uarbench.progress import SuiteProgress, ensure_logging
+from uarbench.runner.schedule import Task, expected_cost, plan_tasks, run_tasks
 from uarbench.runner.suite import RunSpec, expand_suite, load_suites
 from uarbench.timing import collect, phase
 
@@ -157,7 +156,7 @@ def _prepare(specs: list[RunSpec], cache_dir: str | None) -> dict[str, Path]:
             model_cfg, train_cfg = resolved_configs(spec)
             if MODELS.get(spec.model).uses_image_tokens(model_cfg):
                 path = tokenizer_path(model_cfg, datasets[key].content_hash, train_cfg.seed,
-                                      cache_dir)
+                                      cache_dir, device=fit_device(train_cfg))
                 if path is not None and not path.is_file():
                     tokenizer_of[spec.name] = path
     return tokenizer_of
@@ -168,7 +167,14 @@ def _fit_tokenizer(spec: RunSpec, cache_dir: str | None) -> None:
     so the bytes are those of any other fit of it)."""
     from uarbench.training.run import image_tokenizer_for
     model_cfg, train_cfg = resolved_configs(spec)
-    image_tokenizer_for(load_run_dataset(spec), model_cfg, train_cfg.seed, cache_dir)
+    image_tokenizer_for(load_run_dataset(spec), model_cfg, train_cfg.seed, cache_dir,
+                        device=fit_device(train_cfg))
+
+
+def fit_device(train_cfg):
+    """The device a run fits its tokenizer on: the run's own (part of the tokenizer's key)."""
+    from uarbench.training.trainer import resolve_device
+    return resolve_device(train_cfg.device)
 
 
 @dataclass(frozen=True)
@@ -181,6 +187,7 @@ class _Options:
     share_stage1: bool
 
     def do(self, task: Task, slot: int) -> RunOutcome | float:
+        ensure_logging()  # a worker logs as its parent was told to
         if task.kind == "fit":
             t0 = time.perf_counter()
             _fit_tokenizer(task.spec, self.cache_dir)
@@ -198,12 +205,15 @@ def needs_gpu(task: Task) -> bool:
 
 def _run_local(tasks: list[Task], jobs: int, opts: _Options, fit_seconds: dict[str, float],
                placement: Placement = Placement()) -> list[RunOutcome]:
-    bar = tqdm(total=sum(t.kind == "run" for t in tasks), desc="suite", unit="run",
-               position=0, disable=None)
+    runs = [t for t in tasks if t.kind == "run"]
+    progress = SuiteProgress(runs[0].spec.suite if runs else "", {t.name: t.cost for t in runs})
     do = Placed(opts.do, placement, needs_gpu) if placement.on_gpus else opts.do
-    outcomes = run_tasks(tasks, jobs, do, opts.out, on_run_done=lambda o: bar.update(1),
-                         fit_seconds=fit_seconds, fresh_workers=placement.on_gpus)
-    bar.close()
+    try:
+        outcomes = run_tasks(tasks, jobs, do, opts.out,
+                             on_run_done=lambda o: progress.run_done(o.run, o.status, o.wall_s),
+                             fit_seconds=fit_seconds, fresh_workers=placement.on_gpus)
+    finally:
+        progress.close()
     return outcomes
 
 
@@ -224,12 +234,16 @@ def _run_ray(specs, out, overwrite, address, cache_dir, if_busy="skip",
             s, str(Path(out).resolve()), overwrite=overwrite, cache_dir=cache_dir,
             if_busy=if_busy, share_stage1=share_stage1) for s in specs]
         outcomes = []
-        bar = tqdm(total=len(specs), desc="suite (ray)", unit="run", disable=None)
-        while pending:
-            ready, pending = ray.wait(pending, num_returns=1)
-            outcomes.append(ray.get(ready[0]))
-            bar.update(1)
-        bar.close()
+        progress = SuiteProgress(specs[0].suite if specs else "",
+                                 {s.name: expected_cost(s) for s in specs})
+        try:
+            while pending:
+                ready, pending = ray.wait(pending, num_returns=1)
+                outcome = ray.get(ready[0])
+                outcomes.append(outcome)
+                progress.run_done(outcome.run, outcome.status, outcome.wall_s)
+        finally:
+            progress.close()
         return outcomes
     finally:
         if started:

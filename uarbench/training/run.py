@@ -20,7 +20,6 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from uarbench.data.datasets import Dataset
 from uarbench.errors import UarbenchError
@@ -28,6 +27,7 @@ from uarbench.evaluate import evaluate
 from uarbench.io import atomic_write_json, default_cache_dir, remove_temp_files
 from uarbench.models import MODELS
 from uarbench.models.uar import UARConfig
+from uarbench.progress import RunProgress
 from uarbench.provenance import provenance
 from uarbench.store import CONFIG_FILE, PREDICTIONS_FILE, SUMMARY_FILE, write_predictions
 from uarbench.timing import collect, current_times, phase
@@ -35,7 +35,8 @@ from uarbench.training.checkpoint import save_checkpoint
 from uarbench.training.config import TrainConfig
 from uarbench.training.data import SplitTensors, split_tensors
 from uarbench.training.distributed import barrier, init_distributed, main_first
-from uarbench.training.image_tokens import prepare_image_tokenizer
+from uarbench.training.image_tokens import (prepare_image_tokenizer, resize_to_crop,
+                                           with_cached_tokens)
 from uarbench.training.shared_stage1 import SharedStage1, stage1_key
 from uarbench.training.trainer import Trainer, resolve_device
 
@@ -53,24 +54,26 @@ def trainable(name: str) -> bool:
 
 
 def image_tokenizer_for(dataset: Dataset, model_cfg, seed: int,
-                        cache_dir: str | Path | None = None, train: SplitTensors | None = None):
-    """The frozen LSU tokenizer of a run: fitted on the training split's images at crop size
-    (or loaded from the cache when this dataset, config and seed were seen before)."""
-    if train is None:
-        train = split_tensors(dataset, "train", dataset.tokenizer, model_cfg.image_size)
-    at_crop = F.interpolate(train.images.float(), size=model_cfg.crop_size, mode="bilinear",
-                            antialias=True, align_corners=False).round().clamp(0, 255).byte()
+                        cache_dir: str | Path | None = None, train: SplitTensors | None = None,
+                        device: torch.device | str | None = None):
+    """The frozen LSU tokenizer of a run: fitted on ``device`` (default: the CPU) on the
+    training split's images at crop size, or loaded from the cache when this dataset, config,
+    seed and fit device were seen before (the training images are then not read)."""
+    def at_crop() -> torch.Tensor:
+        views = train if train is not None else split_tensors(
+            dataset, "train", dataset.tokenizer, model_cfg.image_size, cache_dir=cache_dir)
+        return resize_to_crop(views.images, model_cfg.crop_size)
     return prepare_image_tokenizer(model_cfg, at_crop, dataset.content_hash,
-                                   Path(cache_dir or default_cache_dir()), seed)
+                                   Path(cache_dir or default_cache_dir()), seed, device=device)
 
 
 def train_model(*, model: str, dataset: Dataset, model_cfg, train_cfg: TrainConfig,
                 out_dir: str | Path, cache_dir: str | Path | None = None,
-                progress: dict | None = None, scoring: dict | None = None,
+                progress: RunProgress | None = None, scoring: dict | None = None,
                 share_stage1: bool = True) -> dict:
     """Train the registered model ``model`` with ``model_cfg`` (its config_class); returns the
-    summary also written to ``out_dir/summary.json``. ``progress``: extra tqdm arguments for the
-    training bar (position, desc) when several runs share a terminal. ``scoring``: extra
+    summary also written to ``out_dir/summary.json``. ``progress``: the run's progress display
+    (:class:`uarbench.progress.RunProgress`; default: one named after ``out_dir``). ``scoring``: extra
     :func:`uarbench.evaluate.evaluate` arguments (labeler, labeler_kwargs, radgraph_model).
     ``share_stage1``: take stage 1 from an earlier run with the same key, or publish this run's
     (:mod:`uarbench.training.shared_stage1`; the result is the same either way)."""
@@ -82,6 +85,8 @@ def train_model(*, model: str, dataset: Dataset, model_cfg, train_cfg: TrainConf
     out_dir = Path(out_dir)
     with ExitStack() as stack:
         times = current_times() or stack.enter_context(collect())
+        if progress is None:
+            progress = stack.enter_context(RunProgress(out_dir.name))
         return _train_model(model_cls, model, dataset, model_cfg, train_cfg, out_dir, cache_dir,
                             progress, scoring, times, share_stage1)
 
@@ -95,12 +100,12 @@ def _train_model(model_cls, model, dataset, model_cfg, train_cfg, out_dir, cache
     words = dataset.tokenizer
     model_cfg = model_cfg.replace(vocab_size=len(words), max_seq_length=words.max_seq_length,
                                   n_views=dataset.spec.views)
-    with phase("data"):
-        train = split_tensors(dataset, "train", words, model_cfg.image_size)
-        val = split_tensors(dataset, "val", words, model_cfg.crop_size)
-        test = split_tensors(dataset, "test", words, model_cfg.crop_size)
     dist = init_distributed(resolve_device(train_cfg.device))  # world 1 without torchrun
     device = dist.device
+    with main_first(dist), phase("data"):   # rank 0 fills the image cache; the others map it
+        train = split_tensors(dataset, "train", words, model_cfg.image_size, cache_dir=cache_dir)
+        val = split_tensors(dataset, "val", words, model_cfg.crop_size, cache_dir=cache_dir)
+        test = split_tensors(dataset, "test", words, model_cfg.crop_size, cache_dir=cache_dir)
     if device.type == "cpu":
         # CPU runs are reproducible to the byte (same machine, seed, thread count): ask torch
         # for its deterministic kernels where it has a choice
@@ -108,9 +113,18 @@ def _train_model(model_cls, model, dataset, model_cfg, train_cfg, out_dir, cache
     image_tok, image_tok_hash = None, None
     if model_cls.uses_image_tokens(model_cfg):
         with main_first(dist), phase("tokenizer"):  # rank 0 fits and caches it; others load it
-            image_tok = image_tokenizer_for(dataset, model_cfg, train_cfg.seed, cache_dir, train)
+            image_tok = image_tokenizer_for(dataset, model_cfg, train_cfg.seed, cache_dir, train,
+                                            device=device)
         image_tok_hash = image_tok.checkpoint_hash
         image_tok.to(device)
+        # encoded in the batches evaluation decodes in (the trainer's eval batch size)
+        eval_batch = (train_cfg.eval_batch_size_gpu if device.type == "cuda"
+                      else train_cfg.eval_batch_size)
+        with main_first(dist), phase("image_tokens"):
+            # the frozen tokenizer's ids of the uncropped evaluation views, encoded once per
+            # (tokenizer, image cache entry) and shared by every run that has both
+            val, test = (with_cached_tokens(d, image_tok, device, eval_batch, cache_dir)
+                         for d in (val, test))
     resolved = {"model_name": model, "model": model_cfg.to_dict(), "train": train_cfg.to_dict(),
                 "dataset": {"name": dataset.name, "root": str(dataset.root),
                             "sha256": dataset.content_hash},
@@ -120,8 +134,14 @@ def _train_model(model_cls, model, dataset, model_cfg, train_cfg, out_dir, cache
             remove_temp_files(out_dir, out_dir / "checkpoints", out_dir / "val")
         _claim(out_dir, resolved)
     net = model_cls(model_cfg)
-    image_input = ((lambda x: {"image_tokens": image_tok.encode(x)}) if image_tok is not None
-                   else (lambda x: {"images": x}))
+    if image_tok is not None:
+        # training crops are encoded on the device per batch (docs/spec.md §10); evaluation
+        # batches arrive as cached token ids
+        def image_input(x):
+            return {"image_tokens": image_tok.encode(x) if x.is_floating_point() else x}
+    else:
+        def image_input(x):
+            return {"images": x}
     shared = None
     if share_stage1 and not dist.parallel:
         key = stage1_key(model_cls, model_cfg, train_cfg, dataset_hash=dataset.content_hash,

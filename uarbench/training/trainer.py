@@ -25,14 +25,15 @@ from __future__ import annotations
 
 import json
 import math
+import logging
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from uarbench import faults
 from uarbench.data.tokenizer import WordTokenizer
@@ -40,17 +41,20 @@ from uarbench.errors import UarbenchError
 from uarbench.io import atomic_write_text
 from uarbench.store import TRAIN_LOG
 from uarbench.metrics.bleu import Bleu
+from uarbench.progress import LOGGER, RunProgress
 from uarbench.models.base import TrainableModel
 from uarbench.timing import phase
 from uarbench.training.checkpoint import load_checkpoint, save_checkpoint
 from uarbench.training.config import TrainConfig
-from uarbench.training.data import SplitTensors, eval_batches, to_unit, train_batches
+from uarbench.training.data import SplitTensors, eval_batches, to_device_unit, train_batches
 from uarbench.training.decoding import DecodeConfig, decode
 from uarbench.training.distributed import (DistInfo, all_reduce_sum_tensor, barrier,
                                            broadcast_from_main)
 from uarbench.training.shared_stage1 import SharedStage1
 
 LOSS_TERMS = ("loss", "ce", "global_", "mask")
+SILENT = logging.getLogger("uarbench.silent")  # ranks > 0 report nothing
+SILENT.disabled = True
 
 
 class TrainingDiverged(UarbenchError):
@@ -143,14 +147,14 @@ class Trainer:
 
     def __init__(self, model: nn.Module, cfg: TrainConfig, tokenizer: WordTokenizer,
                  image_input: Callable[[Tensor], dict[str, Tensor]], out_dir: str | Path,
-                 progress: dict | None = None, dist: DistInfo | None = None,
+                 progress: RunProgress | None = None, dist: DistInfo | None = None,
                  shared_stage1: SharedStage1 | None = None) -> None:
         self.model, self.cfg, self.tok, self.image_input = model, cfg, tokenizer, image_input
         self.shared_stage1 = shared_stage1  # stage 1 trained once (uarbench.training.shared_stage1)
         self.stage1_taken = False
         self._val_predictions: list[str] | None = None
         self.val_predictions: list[str] | None = None  # of the selected model, after fit()
-        self.progress = {"desc": "train", **(progress or {})}
+        self.progress = progress  # None: fit() shows its own (see uarbench.progress)
         self.files = RunFiles(Path(out_dir))
         self.dist = dist or DistInfo()
         self.device = self.dist.device if self.dist.parallel else resolve_device(cfg.device)
@@ -163,6 +167,7 @@ class Trainer:
         self._loss_form_checked = False
         self._log_buffer: list[str] = []
         self._log_flushed_at = time.monotonic()
+        self._last_ce: float | None = None
         self.stages = tuple(model.training_stages())
 
     # --- optimiser ---
@@ -258,7 +263,7 @@ class Trainer:
     def predict(self, data: SplitTensors, dcfg: DecodeConfig) -> list[str]:
         self.model.eval()
         texts: list[str] = []
-        for _, images in eval_batches(data, self._eval_batch_size()):
+        for _, images in eval_batches(data, self._eval_batch_size(), self.device):
             inputs = self.image_input(images.to(self.device))
             x = next(iter(inputs.values()))
             with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16,
@@ -282,9 +287,9 @@ class Trainer:
         self.model.eval()
         perm = torch.randperm(len(data.ids), generator=torch.Generator().manual_seed(seed))
         totals = {"matched": 0.0, "shuffled": 0.0}
-        for idx, images in eval_batches(data, self._eval_batch_size()):
+        for idx, images in eval_batches(data, self._eval_batch_size(), self.device):
             tokens = data.tokens[idx].to(self.device)
-            for key, imgs in (("matched", images), ("shuffled", to_unit(data.images[perm[idx]]))):
+            for key, imgs in (("matched", images), ("shuffled", to_device_unit(data.images[perm[idx]], self.device))):
                 batch = {**self.image_input(imgs.to(self.device)), "ids": tokens}
                 totals[key] += float(self.model(batch)["ce"]) * len(idx)
         ce = {k: v / len(data.ids) for k, v in totals.items()}
@@ -308,12 +313,21 @@ class Trainer:
         step_fn = self._parallel_step if self.dist.parallel else self._step
         per_epoch = math.ceil(len(train.ids) / self.cfg.batch_size)
         total = sum(self._epochs(s) for s in self.stages) * per_epoch
-        bar = tqdm(total=total, initial=0, unit="step", dynamic_ncols=True,
-                   disable=None if self.dist.is_main else True, **self.progress)
+        with ExitStack() as stack:
+            bar = self.progress
+            if bar is None or not self.dist.is_main:
+                bar = stack.enter_context(RunProgress(
+                    "train", log=LOGGER if self.dist.is_main else SILENT,
+                    bars=None if self.dist.is_main else False))
+            return self._fit(train, val, crop, state, best, stage_best, step, step_fn,
+                             per_epoch, total, bar)
+
+    def _fit(self, train, val, crop, state, best, stage_best, step, step_fn, per_epoch, total,
+             bar: RunProgress) -> dict:
         taken = self._take_stage1() if state is None else None
         if taken is not None:
             best, stage_best, step = taken["best"], taken["stage_best"], taken["step"]
-            bar.update(self._epochs(1) * per_epoch)
+        bar.training(total, done=step)
         for stage in self.stages:
             if (state and stage < state["stage"]) or (taken is not None and stage == 1):
                 continue
@@ -332,7 +346,6 @@ class Trainer:
                 sched.load_state_dict(state["scheduler"])
                 torch.set_rng_state(state["rng"])
                 first = state["epochs_done"]
-            bar.update(first * math.ceil(len(train.ids) / self.cfg.batch_size))
             for epoch in range(first, self._epochs(stage)):
                 gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + stage * 1009 + epoch)
                 if self.dist.parallel:  # dropout: a stream of its own per rank and epoch
@@ -340,7 +353,8 @@ class Trainer:
                                       + self.dist.rank)
                 lagged = LaggedScalars(LOSS_TERMS)
                 t_prev = time.perf_counter()
-                for _, images, tokens in train_batches(train, self.cfg.batch_size, crop, gen):
+                for _, images, tokens in train_batches(train, self.cfg.batch_size, crop, gen,
+                                                       self.device):
                     step += 1
                     with phase("train_steps"):
                         terms = step_fn(opt, images, tokens)
@@ -350,7 +364,6 @@ class Trainer:
                             "lr_image": lrs[-1], "samples_per_s": len(tokens) / (t_now - t_prev)}
                     t_prev = t_now
                     self._record(lagged.push(meta, terms), bar)
-                    bar.update(1)
                     faults.checkpoint("mid_epoch")  # kill tests (uarbench/faults.py)
                 self._record(lagged.flush(), bar)
                 sched.step()
@@ -359,6 +372,7 @@ class Trainer:
                     bleu4 = broadcast_from_main(self.validate(val) if self.dist.is_main
                                                 else 0.0, self.dist)
                 self._log({"stage": stage, "epoch": epoch, "step": step, "val_bleu4": bleu4})
+                bar.epoch(stage, epoch, self._epochs(stage), bleu4, self._last_ce)
                 self._flush_log()  # the epoch's rows are on disk before last.pt says it is done
                 main = self.dist.is_main
                 if bleu4 > best["bleu4"]:
@@ -383,7 +397,6 @@ class Trainer:
                     best_stage1=self.files.best(1), log_rows=self._log_rows(), best=best,
                     stage_best=dict(stage_best), step=step,
                     val_predictions=load_checkpoint(self.files.best()).get("val_predictions"))
-        bar.close()
         selected = load_checkpoint(self.files.best())
         self.model.load_state_dict(selected["model"])
         # the selected epoch's validation decoding (select_decode), reused when the final
@@ -401,8 +414,8 @@ class Trainer:
             find_unused_parameters=unused)
         self._forward = None  # compile (if asked) the new wrapper
 
-    def _record(self, ready: tuple[dict, dict[str, float]] | None, bar) -> None:
-        """Check and log one step's lagged loss terms."""
+    def _record(self, ready: tuple[dict, dict[str, float]] | None, bar: RunProgress) -> None:
+        """Check and log one step's lagged loss terms, and advance the progress by one step."""
         if ready is None:
             return
         meta, values = ready
@@ -410,7 +423,8 @@ class Trainer:
         row = {**meta, **values}
         self._log({k: row[k] for k in ("stage", "epoch", "step", *LOSS_TERMS, "lr", "lr_image",
                                        "samples_per_s")})
-        bar.set_postfix(stage=meta["stage"], ce=f"{values['ce']:.3f}", refresh=False)
+        self._last_ce = values["ce"]
+        bar.step(1, stage=meta["stage"], epoch=meta["epoch"] + 1, ce=f"{values['ce']:.3f}")
 
     def _take_stage1(self) -> dict | None:
         """Stage 1 as published by an earlier run with the same key: its files are written here

@@ -7,6 +7,7 @@ Layout of a build folder::
                         observations -> 1 / 0 / -1 / null) and findings (structured truth)
     images/<id>/0.png   frontal (PA) view; the patient's right is on the image left
     images/<id>/1.png   lateral view; anterior on the image left
+                        (0.jpg / 1.jpg, quality 95, when image_format is "jpeg")
     labels.csv          id, split and the 14 labels (empty cell = not mentioned)
     synth_config.json   the config, its cache key and the conventions above
 
@@ -18,9 +19,11 @@ renamed into place when complete, so an interrupted build never looks complete.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
+import multiprocessing
 import os
 import shutil
 import tempfile
@@ -33,7 +36,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from uarbench.data.chexpert import OBSERVATIONS
-from uarbench.data.synth.config import SPLITS, SynthConfig
+from uarbench.data.synth.config import JPEG_QUALITY, SPLITS, SynthConfig
 from uarbench.data.synth.findings import StudyFindings, label_vector, sample_findings
 from uarbench.data.synth.grammar import plan_report, report_text
 from uarbench.data.synth.render import render_study, sample_anatomy
@@ -57,9 +60,9 @@ class SynthStudy:
     frontal: np.ndarray
     lateral: np.ndarray
 
-    def record(self) -> dict:
+    def record(self, suffix: str = ".png") -> dict:
         return {"id": self.id, "report": self.report,
-                "image_path": [f"{self.id}/0.png", f"{self.id}/1.png"], "split": self.split,
+                "image_path": [f"{self.id}/0{suffix}", f"{self.id}/1{suffix}"], "split": self.split,
                 "labels": self.labels, "findings": self.findings.describe()}
 
 
@@ -87,6 +90,15 @@ def png_bytes(image: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+def image_bytes(image: np.ndarray, image_format: str = "png") -> bytes:
+    """One view encoded as the build's image format (PNG, or JPEG at JPEG_QUALITY)."""
+    if image_format == "png":
+        return png_bytes(image)
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="JPEG", quality=JPEG_QUALITY)
+    return buf.getvalue()
+
+
 def _labels_csv(records: list[dict]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
@@ -103,7 +115,7 @@ def _meta(config: SynthConfig) -> dict:
         "cache_key": config.cache_key(),
         "counts": {s: config.count(s) for s in SPLITS},
         "annotation": "annotation.json", "image_root": "images", "labels_csv": "labels.csv",
-        "views": ["0.png: frontal (PA)", "1.png: lateral"],
+        "views": [f"0{config.image_suffix}: frontal (PA)", f"1{config.image_suffix}: lateral"],
         "orientation": "frontal: radiological convention, patient's right on the image left; "
                        "lateral: anterior on the image left",
         "labels": "CheXpert 14 observations; 1 positive, 0 negated in the report, -1 uncertain, "
@@ -113,24 +125,42 @@ def _meta(config: SynthConfig) -> dict:
     }
 
 
-def _write_build(folder: Path, config: SynthConfig, progress: bool | None) -> None:
+def _write_study(task: tuple[Path, SynthConfig, str, int, str]) -> dict:
+    """Generate one study and write its images; returns its annotation record."""
+    images, config, split, index, study_id = task
+    study = make_study(config, split, index, study_id)
+    (images / study_id).mkdir(parents=True)
+    suffix = config.image_suffix
+    (images / study_id / f"0{suffix}").write_bytes(image_bytes(study.frontal, config.image_format))
+    (images / study_id / f"1{suffix}").write_bytes(image_bytes(study.lateral, config.image_format))
+    return study.record(suffix)
+
+
+def _write_build(folder: Path, config: SynthConfig, progress: bool | None,
+                 workers: int = 1) -> None:
     images = folder / "images"
     records: dict[str, list[dict]] = {s: [] for s in SPLITS}
-    slots = list(study_slots(config))
+    tasks = [(images, config, split, index, study_id)
+             for split, index, study_id in study_slots(config)]
     disable = None if progress is None else not progress     # None: only on a terminal
-    for split, index, study_id in tqdm(slots, desc=f"{DATASET} {config.cache_key()}",
-                                       unit="study", disable=disable, leave=False):
-        study = make_study(config, split, index, study_id)
-        (images / study_id).mkdir(parents=True)
-        (images / study_id / "0.png").write_bytes(png_bytes(study.frontal))
-        (images / study_id / "1.png").write_bytes(png_bytes(study.lateral))
-        records[split].append(study.record())
+    with contextlib.ExitStack() as stack:
+        if workers > 1 and len(tasks) > 1:
+            # every study has its own random streams, so the files do not depend on `workers`
+            pool = stack.enter_context(multiprocessing.get_context("spawn").Pool(workers))
+            done = pool.imap(_write_study, tasks, chunksize=16)
+        else:
+            done = map(_write_study, tasks)
+        for (_, _, split, _, _), record in tqdm(zip(tasks, done), total=len(tasks),
+                                                desc=f"{DATASET} {config.cache_key()}",
+                                                unit="study", disable=disable, leave=False):
+            records[split].append(record)
     atomic_write_text(folder / "labels.csv", _labels_csv([r for s in SPLITS for r in records[s]]))
     atomic_write_json(folder / "annotation.json", records)
     atomic_write_json(folder / "synth_config.json", _meta(config))  # written last
 
 
-def _build(out_dir: Path, config: SynthConfig, *, overwrite: bool, progress: bool | None) -> Path:
+def _build(out_dir: Path, config: SynthConfig, *, overwrite: bool, progress: bool | None,
+           workers: int = 1) -> Path:
     """Build in a temp folder beside ``out_dir`` and rename it into place.
 
     Raises FileExistsError when ``out_dir`` exists and ``overwrite`` is false (also when another
@@ -142,7 +172,7 @@ def _build(out_dir: Path, config: SynthConfig, *, overwrite: bool, progress: boo
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
     try:
-        _write_build(tmp, config, progress)
+        _write_build(tmp, config, progress, workers)
         if out_dir.exists() and overwrite:
             old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
             os.replace(out_dir, old / "build")
@@ -162,15 +192,20 @@ def _build(out_dir: Path, config: SynthConfig, *, overwrite: bool, progress: boo
 
 
 def generate_synth(out_dir: str | Path, config: SynthConfig | None = None, *,
-                   overwrite: bool = False, progress: bool | None = None) -> Path:
+                   overwrite: bool = False, progress: bool | None = None,
+                   workers: int = 1) -> Path:
     """Write a synth-cxr build to ``out_dir`` (R2Gen layout, see module docstring); return it.
 
-    ``progress``: show a tqdm bar (None: only on a terminal).
+    ``progress``: show a tqdm bar (None: only on a terminal). ``workers``: processes generating
+    studies (0: every core); the files are the same for any number.
     """
     config = SynthConfig() if config is None else config
     out_dir = Path(out_dir)
+    if workers == 0:
+        from uarbench.data.image_cache import default_workers
+        workers = default_workers()
     try:
-        return _build(out_dir, config, overwrite=overwrite, progress=progress)
+        return _build(out_dir, config, overwrite=overwrite, progress=progress, workers=workers)
     except FileExistsError:
         raise UarbenchError("output folder already exists.", file=out_dir,
                             fix="choose a new folder, delete this one, or pass "

@@ -16,6 +16,10 @@ from uarbench.errors import UarbenchError
 #     unlabelled; the CheXpert-style labeler reads it as a negation, as CheXpert does)
 VERSION = "synth-cxr-v2"
 SPLITS: tuple[str, ...] = ("train", "val", "test")
+# image file formats a build can write; "png" (lossless) is the default, "jpeg" (quality
+# JPEG_QUALITY) makes a MIMIC-CXR-JPG-shaped set for the data-path benchmarks
+IMAGE_FORMATS = {"png": ".png", "jpeg": ".jpg"}
+JPEG_QUALITY = 95
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,9 @@ class SynthConfig(FrozenConfig):
     # sentence order, closer to free-text reports and harder (see docs in uarbench.data.synth)
     report_style: str = "structured"
     version: str = VERSION
+    # "png" or "jpeg". Left out of to_dict() (and so of cache_key()) when "png", so every build
+    # made before this field existed keeps its key and its files
+    image_format: str = "png"
 
     def __post_init__(self) -> None:
         problems = []
@@ -50,6 +57,9 @@ class SynthConfig(FrozenConfig):
         if self.report_style not in ("varied", "structured"):
             problems.append(f"report_style must be 'varied' or 'structured' "
                             f"(got {self.report_style!r})")
+        if self.image_format not in IMAGE_FORMATS:
+            problems.append(f"image_format must be one of {', '.join(map(repr, IMAGE_FORMATS))} "
+                            f"(got {self.image_format!r})")
         if self.version != VERSION:
             problems.append(f"version {self.version!r} is not the one this generator makes "
                             f"({VERSION!r})")
@@ -57,6 +67,17 @@ class SynthConfig(FrozenConfig):
             raise UarbenchError("invalid synth-cxr config: " + "; ".join(problems) + ".",
                                 fix="e.g. SynthConfig(n_train=600, n_val=100, n_test=200, "
                                     "size=128, seed=0).")
+
+    def to_dict(self) -> dict:
+        data = super().to_dict()
+        if data["image_format"] == "png":
+            del data["image_format"]
+        return data
+
+    @property
+    def image_suffix(self) -> str:
+        """File suffix of the build's images (".png", ".jpg")."""
+        return IMAGE_FORMATS[self.image_format]
 
     def count(self, split: str) -> int:
         return {"train": self.n_train, "val": self.n_val, "test": self.n_test}[split]

@@ -1,6 +1,8 @@
 """Fixtures shared by the output tests of ``uarbench compare``: one results folder (suite
 ``cmp`` of test_table.build_results: a floor, trained rows with 2-3 seeds, a row missing a
-metric in one seed, a failed run) and its comparison table, built once per session."""
+metric in one seed, a failed run) and its comparison table, built once per session. Imported
+by the modules that use them (as tests/models/uar_helpers.py): a conftest.py here would shadow
+tests/conftest.py for ``from conftest import ...``."""
 from __future__ import annotations
 
 import dataclasses
