@@ -11,7 +11,8 @@ reported (FLOPs from torch.utils.flop_counter over one step, against ``--peak-tf
 989 = H100/H200 dense bf16).
 
 Run: .venv/bin/python benchmarks/bench_train.py [--presets cpu-small paper] [--steps 3]
-     [--rows Base UAR] [--device cuda]
+     [--rows Base "(f)/UAR stage 2 (+TIR)"] [--attention sdpa explicit] [--device cuda]
+(../shared/tools/gpu_check.sh parses its lines: keep the first five columns.)
 """
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ ROWS = {
     "(c) +L_Global": dict(lsu=False, cra_integration=False, cra_global_loss=True, tir=False),
     "(d) integration+L_Global": dict(lsu=False, cra_integration=True, cra_global_loss=True, tir=False),
     "(e) LSU+CRA": dict(lsu=True, cra_integration=True, cra_global_loss=True, tir=False),
-    "UAR (stage 2, +TIR)": dict(lsu=True, cra_integration=True, cra_global_loss=True, tir=True),
+    "(f)/UAR stage 2 (+TIR)": dict(lsu=True, cra_integration=True, cra_global_loss=True, tir=True),
 }
 VOCAB = 760
 
@@ -51,6 +52,14 @@ class _CountOps(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         self.ops[str(func.overloadpacket)] += 1
         return func(*args, **(kwargs or {}))
+
+
+def batch_for(cfg: UARConfig, B: int, device: torch.device) -> dict:
+    """A model batch of the real shapes on ``device`` (``ids`` and ``image_tokens`` or
+    ``images``); ../shared/tools/gpu_check.sh's probes import it."""
+    images, ids = _inputs(cfg, B)
+    key = "image_tokens" if cfg.lsu else "images"
+    return {"ids": ids.to(device), key: images.to(device)}
 
 
 def _inputs(cfg: UARConfig, B: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -106,8 +115,9 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--peak-tflops", type=float, default=989.0)
-    ap.add_argument("--attention", nargs="+", default=["sdpa", "explicit"],
-                    choices=("sdpa", "explicit"))
+    ap.add_argument("--attention", nargs="+", default=["sdpa"], choices=("sdpa", "explicit"),
+                    help="attention paths to time; with both, each row is timed twice and the "
+                         "row label names the path (default: sdpa, the models' default)")
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -116,19 +126,19 @@ def main() -> None:
     for preset in a.presets:
         make = UARConfig.cpu_small if preset == "cpu-small" else UARConfig.paper
         print(f"\npreset {preset}, device {a.device}, batch {a.batch}, {a.steps} timed steps, "
-              f"{torch.get_num_threads()} threads")
-        head = f"{'row':26s} {'attention':9s} {'ms/step':>9s} {'vs Base':>8s} {'ops/step':>9s} " \
-               f"{'syncs/step':>10s} {'GFLOP/step':>11s}"
-        print(head + (f" {'MFU':>6s}" if device.type == "cuda" else ""))
+              f"{torch.get_num_threads()} threads, attention {'/'.join(a.attention)}")
+        print(f"{'row':28s} {'s/step':>8s} {'samples/s':>10s} {'vs Base':>8s} {'GFLOP/step':>11s} "
+              f"{'ops/step':>9s} {'syncs/step':>10s}" + (f" {'MFU':>6s}" if device.type == "cuda" else ""))
         base: dict[str, float] = {}
         for row in rows:
             for attention in a.attention:
                 cfg = make(vocab_size=VOCAB, attention=attention, **ROWS[row])
                 m = measure(cfg, device, a.steps, a.batch)
                 base.setdefault(attention, m["s"])
-                line = (f"{row:26s} {attention:9s} {m['s'] * 1e3:9.1f} "
-                        f"{m['s'] / base[attention]:7.2f}x {m['ops']:9d} {m['syncs']:10d} "
-                        f"{m['flops'] / 1e9:11.1f}")
+                label = row if len(a.attention) == 1 else f"{row} [{attention}]"
+                line = (f"{label[:28]:28s} {m['s']:8.3f} {a.batch / m['s']:10.1f} "
+                        f"{m['s'] / base[attention]:7.2f}x {m['flops'] / 1e9:11.1f} "
+                        f"{m['ops']:9d} {m['syncs']:10d}")
                 if device.type == "cuda":
                     line += f" {m['flops'] / m['s'] / (a.peak_tflops * 1e12):6.1%}"
                 print(line, flush=True)
