@@ -115,3 +115,15 @@ def toy_splits() -> dict[str, list[dict]]:
 @pytest.fixture
 def toy_release(tmp_path: Path) -> Path:
     return write_release(tmp_path / "toy", toy_splits())
+
+
+@pytest.fixture
+def no_jvm(monkeypatch):
+    """Any attempt to start or ask the METEOR jar fails the test (METEOR from stored statistics
+    must not need Java)."""
+    import uarbench.metrics.meteor as meteor_mod
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the METEOR jar was asked")
+    monkeypatch.setattr(meteor_mod, "_jvm", refuse)
+    monkeypatch.setattr(meteor_mod, "_ask", refuse)

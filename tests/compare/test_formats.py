@@ -12,22 +12,22 @@ import re
 
 import pandas as pd
 import pytest
-from test_table import FAST, build_results
+from cmp_fixtures import cmp_results, cmp_table  # noqa: F401 (pytest fixtures)
+from test_table import FAST
 
 from uarbench.compare.cli import FORMAT_NAMES, add_compare_parser
 from uarbench.compare.formats import FORMATS, latex_escape, write_table
 from uarbench.compare.table import build_comparison
 
 
-@pytest.fixture(scope="module")
-def results(tmp_path_factory):
-    return build_results(tmp_path_factory.mktemp("results"))
+@pytest.fixture
+def results(cmp_results):
+    return cmp_results  # the session's results folder (cmp_fixtures.py)
 
 
-@pytest.fixture(scope="module")
-def table(results):
-    root, bench = results
-    return build_comparison(root, benchmark=bench, **FAST)
+@pytest.fixture
+def table(cmp_table):
+    return cmp_table
 
 
 def run_cli(argv: list[str]) -> int:

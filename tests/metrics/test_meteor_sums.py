@@ -37,15 +37,6 @@ ULP = 4e-16          # the jar's Math.pow and numpy's power may differ in the la
 needs_java = pytest.mark.skipif(shutil.which("java") is None, reason="java not found on PATH")
 
 
-@pytest.fixture
-def no_jvm(monkeypatch):
-    """Any attempt to start or ask the METEOR jar fails the test."""
-    def refuse(*args, **kwargs):
-        raise AssertionError("the METEOR jar was asked")
-    monkeypatch.setattr(meteor_mod, "_jvm", refuse)
-    monkeypatch.setattr(meteor_mod, "_ask", refuse)
-
-
 def test_per_report_and_corpus_scores_equal_the_jars_answers(no_jvm):
     family = Meteor()
     np.testing.assert_allclose(family.segment_scores(STATS), DATA["jar_segments"], rtol=0,
