@@ -160,13 +160,19 @@ rows = [ { name = "constant", model = "constant" } ]
 
 
 @pytest.mark.slow
-def test_shipped_smoke_suite_end_to_end_through_the_cli(tmp_path, cache, capsys):
+def test_shipped_smoke_suite_end_to_end_through_the_cli(tmp_path, cache, capfd):
     out = tmp_path / "results"
     assert main(["run", "--suite", "smoke", "--out", str(out), "--device", "cpu"]) == 0
-    printed = capsys.readouterr().out
+    printed, log = capfd.readouterr()  # stderr is not a terminal here: progress as log lines
     assert "| constant" in printed and "| uar" in printed and "3 run(s) done" in printed
+    assert "| wall" in printed.replace("  ", "") or "wall" in printed.splitlines()[0]
+    for line in ("suite smoke: 3 run(s) to do", "uar-seed0: started", "uar-seed0: training, ",
+                 "uar-seed0: stage 1 epoch 1/", "uar-seed0: decode_test", "uar-seed0: done in ",
+                 "constant-seed0: done in ", "(3/3 runs; about "):
+        assert line in log, line
+    assert "\r" not in log  # no progress bar redraws in a log file
     assert main(["run", "--suite", "smoke", "--out", str(out)]) == 0
-    assert "0 run(s) done, 3 skipped" in capsys.readouterr().out
+    assert "0 run(s) done, 3 skipped" in capfd.readouterr().out
     assert main(["compare", str(out), "--suite", "smoke", "--format", "json",
                  "--out", str(tmp_path / "t.json"), "--resamples", "50", "--trials", "50"]) == 0
     table = json.loads((tmp_path / "t.json").read_text())
