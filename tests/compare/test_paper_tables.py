@@ -357,6 +357,8 @@ def test_a_floor_run_per_seed_shows_deterministic_not_plus_minus_zero(cmp_table)
     assert seeds_text(floor) == DETERMINISTIC
     good = next(r for r in cmp_table.rows if r.name == "good")
     assert seeds_text(good) == "2"
+    broken = next(r for r in cmp_table.rows if r.name == "broken")  # no complete run: not a floor
+    assert seeds_text(broken) == "0"
     for column in cmp_table.columns:
         cell = cmp_table.cell("constant", column.key)
         if cell.mean is not None:

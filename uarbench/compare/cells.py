@@ -66,7 +66,7 @@ def seeds_text(row: RowInfo) -> str:
     (fitted, not trained: it runs once whatever the seeds)."""
     if row.kind == "reported":
         return MISSING
-    return str(len(row.seeds)) if row.trained else DETERMINISTIC
+    return str(len(row.seeds)) if row.trained or not row.run_dirs else DETERMINISTIC
 
 
 def best_rows(table: ComparisonTable, column: Column, digits: int = 4) -> frozenset[str]:
