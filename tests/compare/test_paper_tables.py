@@ -358,7 +358,7 @@ def test_a_floor_run_per_seed_shows_deterministic_not_plus_minus_zero(cmp_table)
     good = next(r for r in cmp_table.rows if r.name == "good")
     assert seeds_text(good) == "2"
     broken = next(r for r in cmp_table.rows if r.name == "broken")  # no complete run: not a floor
-    assert seeds_text(broken) == "0"
+    assert seeds_text(broken) == str(len(broken.seeds)) != DETERMINISTIC
     for column in cmp_table.columns:
         cell = cmp_table.cell("constant", column.key)
         if cell.mean is not None:
