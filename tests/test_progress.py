@@ -117,3 +117,26 @@ def test_defaults_are_shown_once():
     assert text.count("(default: skip)") == 1  # --if-busy writes its own default
     top = " ".join(build_parser().format_help().split())
     assert "uarbench run --suite ablations" in top and "synth-cxr" in top
+
+
+def test_the_suite_eta_prefers_measured_wall_times(tmp_path, monkeypatch):
+    """A row's earlier complete runs (its own, or other seeds of the row) replace the cost model."""
+    from pathlib import Path
+
+    from uarbench.runner.runner import measured_costs, plan_suite
+    from uarbench.store import RUN_JSON
+    bench = Path(__file__).resolve().parents[1] / "benchmark.toml"
+    specs = plan_suite("main", benchmark=bench, device="cpu", seeds=[0, 1])
+    by = {s.name: s for s in specs}
+    expected = {s.name: 100.0 for s in specs}
+    done = tmp_path / "main" / "uar-seed0"
+    done.mkdir(parents=True)
+    (done / RUN_JSON).write_text('{"row": "uar", "wall_s": 42.0}')
+    import uarbench.store as store
+    costs = measured_costs(specs, tmp_path, expected)
+    assert costs == expected  # not complete by the store's rules (no hashes): ignored
+    monkeypatch.setattr(store, "read_complete",
+                        lambda d: {"row": "uar", "wall_s": 42.0} if Path(d) == done else None)
+    costs = measured_costs(specs, tmp_path, expected)
+    assert costs["uar-seed0"] == 42.0 and costs["uar-seed1"] == 42.0  # own, then the row's
+    assert costs["base-seed0"] == 100.0 and by["base-seed0"].row == "base"

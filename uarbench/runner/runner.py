@@ -124,6 +124,25 @@ def run_suite(suite: str, *, dataset: str | None = None, data_root: str | None =
     return report
 
 
+def measured_costs(specs: list[RunSpec], out: str | Path,
+                   expected: dict[str, float]) -> dict[str, float]:
+    """Each run's expected seconds for the suite's ETA: its own earlier wall time where the
+    results folder holds it complete (a rerun with --overwrite), else the mean wall time of the
+    same row's complete runs (other seeds, earlier calls), else the scheduler's cost model."""
+    from uarbench.store import read_complete
+    walls: dict[str, list[float]] = {}
+    own: dict[str, float] = {}
+    for spec in specs:
+        for folder in (Path(out) / spec.suite).glob(f"{spec.row}-seed*"):
+            record = read_complete(folder)
+            if record and record.get("row") == spec.row and record.get("wall_s"):
+                walls.setdefault(spec.row, []).append(float(record["wall_s"]))
+                if folder.name == spec.name:
+                    own[spec.name] = float(record["wall_s"])
+    return {s.name: own.get(s.name) or (sum(walls[s.row]) / len(walls[s.row]) if s.row in walls
+                                        else expected[s.name]) for s in specs}
+
+
 def ray_task(fn, spec: RunSpec, cluster_gpus: float, gpus_per_run: float):
     """``fn`` as a Ray task sized for ``spec``: a trained run asks ``gpus_per_run`` GPUs where
     the cluster has any, a floor asks none."""
@@ -206,7 +225,9 @@ def needs_gpu(task: Task) -> bool:
 def _run_local(tasks: list[Task], jobs: int, opts: _Options, fit_seconds: dict[str, float],
                placement: Placement = Placement()) -> list[RunOutcome]:
     runs = [t for t in tasks if t.kind == "run"]
-    progress = SuiteProgress(runs[0].spec.suite if runs else "", {t.name: t.cost for t in runs})
+    progress = SuiteProgress(runs[0].spec.suite if runs else "",
+                             measured_costs([t.spec for t in runs], opts.out,
+                                            {t.name: t.cost for t in runs}))
     do = Placed(opts.do, placement, needs_gpu) if placement.on_gpus else opts.do
     try:
         outcomes = run_tasks(tasks, jobs, do, opts.out,
@@ -234,8 +255,8 @@ def _run_ray(specs, out, overwrite, address, cache_dir, if_busy="skip",
             s, str(Path(out).resolve()), overwrite=overwrite, cache_dir=cache_dir,
             if_busy=if_busy, share_stage1=share_stage1) for s in specs]
         outcomes = []
-        progress = SuiteProgress(specs[0].suite if specs else "",
-                                 {s.name: expected_cost(s) for s in specs})
+        progress = SuiteProgress(specs[0].suite if specs else "", measured_costs(
+            specs, out, {s.name: expected_cost(s) for s in specs}))
         try:
             while pending:
                 ready, pending = ray.wait(pending, num_returns=1)
