@@ -128,14 +128,13 @@ class RunProgress:
         self.close("failed" if kind is not None else "done")
 
     def close(self, status: str = "done") -> None:
+        """Close the bar and log the run's end: ``done`` (INFO) or ``failed`` (WARNING)."""
         if self.bar is not None:
             self.bar.close()
             self.bar = None
-        if status:
-            level = logging.INFO if status == "done" else logging.WARNING
-            self.log.log(level, "%s: %s in %s", self.name, status,
-                         seconds(time.perf_counter() - self.t0))
-            status = ""
+        level = logging.INFO if status == "done" else logging.WARNING
+        self.log.log(level, "%s: %s in %s", self.name, status,
+                     seconds(time.perf_counter() - self.t0))
 
     def _make_bar(self, total: int | None) -> None:
         from tqdm.auto import tqdm
