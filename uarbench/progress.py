@@ -193,16 +193,6 @@ class RunProgress:
                       seconds(self._last_line - self.t0))
 
 
-def number(x: float | None, digits: int = 4) -> str:
-    """One number format for summaries: ``digits`` decimals; a non-zero value that would print
-    as 0 gets an exponent (5.9e-07), so a tiny score is never shown as 0; None -> "n/a"."""
-    if x is None:
-        return "n/a"
-    if x != 0 and abs(x) < 0.5 * 10 ** -digits:
-        return f"{x:.1e}"
-    return f"{x:.{digits}f}"
-
-
 class SuiteProgress:
     """A suite's progress: one bar (terminal) or one line per finished run, with an ETA
     weighted by each run's expected cost (a trained row costs minutes, a floor seconds), not by

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from uarbench.progress import number
+from uarbench.compare.cells import number
 from uarbench.store import scan_runs
 
 COLUMNS = ("suite", "row", "run", "seed", "model", "dataset", "metric", "value", "signature",
@@ -35,7 +35,7 @@ def load_runs(root: str | Path, suite: str | None = None) -> pd.DataFrame:
 
 def summary_table(runs: pd.DataFrame, row_order: list[str] | None = None) -> pd.DataFrame:
     """Rows x metrics of "mean" or "mean ± sd" strings in one number format
-    (:func:`uarbench.progress.number`: 4 decimals, an exponent for a tiny non-zero value);
+    (:func:`uarbench.compare.cells.number`: 4 decimals, an exponent for a tiny non-zero value);
     "—" where any seed lacks it."""
     if runs.empty:
         return pd.DataFrame()

@@ -86,6 +86,19 @@ def write_run_record(run_dir: Path, spec, *, dataset, config: dict, metrics: dic
 
 def read_complete(run_dir: Path) -> dict | None:
     """The run record if the run is complete (record present, parseable, files intact)."""
+    record = read_record(run_dir)
+    if record is None:
+        return None
+    for rel, sha in record["files"].items():
+        f = Path(run_dir) / rel
+        if not f.is_file() or file_sha256(f) != sha:
+            return None
+    return record
+
+
+def read_record(run_dir: Path) -> dict | None:
+    """The run record if it is present and well formed, without checking the files it hashes
+    (cheap: for estimates such as a suite's ETA; results go through :func:`read_complete`)."""
     path = Path(run_dir) / RUN_JSON
     if not path.is_file():
         return None
@@ -102,10 +115,6 @@ def read_complete(run_dir: Path) -> dict | None:
         return None
     if not _well_typed(record):
         return None
-    for rel, sha in files.items():
-        f = Path(run_dir) / rel
-        if not f.is_file() or file_sha256(f) != sha:
-            return None
     return record
 
 

@@ -92,7 +92,8 @@ def test_only_stage_one_of_a_two_stage_model_leaves_parameters_unused():
     assert not stage_leaves_parameters_unused(UARModel(CFG.replace(tir=False)), 1)  # row e
 
 
-def test_gpu_eval_batch_size_comes_from_the_preset():
-    assert TrainConfig.paper().eval_batch_size_gpu >= TrainConfig.paper().eval_batch_size
+def test_the_eval_batch_size_follows_the_device():
+    cfg = TrainConfig.paper(eval_batch_size=8, eval_batch_size_gpu=96)
+    assert cfg.eval_batch_size_on("cuda") == 96 and cfg.eval_batch_size_on("cpu") == 8
     with pytest.raises(Exception, match="eval_batch_size_gpu"):
         TrainConfig(eval_batch_size_gpu=0)

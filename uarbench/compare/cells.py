@@ -24,7 +24,14 @@ PAPER_METRICS = ("BLEU-1", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr", "CE-F1[micro-
 CI_PLACEMENTS = ("below", "inline", "none")
 
 
-def number(x: float, digits: int) -> str:
+def number(x: float | None, digits: int = 4) -> str:
+    """The one number format of tables and summaries: ``digits`` decimals; a non-zero value
+    that would print as 0 gets an exponent (5.9e-07), so a tiny score is never shown as 0;
+    None -> "n/a"."""
+    if x is None:
+        return "n/a"
+    if x != 0 and abs(x) < 0.5 * 10 ** -digits:
+        return f"{x:.1e}"
     return f"{x:.{digits}f}"
 
 

@@ -127,20 +127,23 @@ def run_suite(suite: str, *, dataset: str | None = None, data_root: str | None =
 def measured_costs(specs: list[RunSpec], out: str | Path,
                    expected: dict[str, float]) -> dict[str, float]:
     """Each run's expected seconds for the suite's ETA: its own earlier wall time where the
-    results folder holds it complete (a rerun with --overwrite), else the mean wall time of the
-    same row's complete runs (other seeds, earlier calls), else the scheduler's cost model."""
-    from uarbench.store import read_complete
-    walls: dict[str, list[float]] = {}
-    own: dict[str, float] = {}
-    for spec in specs:
-        for folder in (Path(out) / spec.suite).glob(f"{spec.row}-seed*"):
-            record = read_complete(folder)
-            if record and record.get("row") == spec.row and record.get("wall_s"):
-                walls.setdefault(spec.row, []).append(float(record["wall_s"]))
-                if folder.name == spec.name:
-                    own[spec.name] = float(record["wall_s"])
-    return {s.name: own.get(s.name) or (sum(walls[s.row]) / len(walls[s.row]) if s.row in walls
-                                        else expected[s.name]) for s in specs}
+    results folder holds its record (a rerun with --overwrite), else the mean wall time of the
+    same row's recorded runs (other seeds, earlier calls), else the scheduler's cost model.
+    Reads each row's records once, without hashing their files (an estimate, not a result)."""
+    from uarbench.store import read_record
+    walls: dict[tuple[str, str], dict[str, float]] = {}  # (suite, row) -> run -> wall
+    for suite, row in {(s.suite, s.row) for s in specs}:
+        found = walls[suite, row] = {}
+        for folder in (Path(out) / suite).glob(f"{row}-seed*"):
+            record = read_record(folder)
+            if record and record.get("row") == row and record.get("wall_s"):
+                found[folder.name] = float(record["wall_s"])
+    costs = {}
+    for s in specs:
+        row = walls[s.suite, s.row]
+        costs[s.name] = row.get(s.name) or (sum(row.values()) / len(row) if row
+                                             else expected[s.name])
+    return costs
 
 
 def ray_task(fn, spec: RunSpec, cluster_gpus: float, gpus_per_run: float):

@@ -44,6 +44,10 @@ class TrainConfig(FrozenConfig):
             raise UarbenchError("invalid TrainConfig: " + "; ".join(problems) + ".",
                                 fix="correct the fields named above.")
 
+    def eval_batch_size_on(self, device_type: str) -> int:
+        """Studies per decoding / scoring batch on a device of this type (the GPU size on CUDA)."""
+        return self.eval_batch_size_gpu if device_type == "cuda" else self.eval_batch_size
+
     @classmethod
     def paper(cls, **kw) -> "TrainConfig":
         return cls(**kw)

@@ -18,6 +18,7 @@ random crops and are still encoded on the device per batch (docs/spec.md §10 sa
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from contextlib import contextmanager
 from dataclasses import asdict, replace
@@ -177,7 +178,8 @@ def cached_tokens(tok: ImageTokenizer, images: torch.Tensor, image_key: str,
     """Token ids (N, V, h, w) (int16 / int32) of the split whose views are ``images``, read
     from the token cache or encoded now and cached."""
     base = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    path = base / "image_tokens" / f"{tokens_cache_key(tok.checkpoint_hash, image_key, device, batch_size)}.npy"
+    key = tokens_cache_key(tok.checkpoint_hash, image_key, device, batch_size)
+    path = base / "image_tokens" / f"{key}.npy"
     try:
         ids = np.load(path)
         if len(ids) == len(images):
@@ -191,7 +193,6 @@ def cached_tokens(tok: ImageTokenizer, images: torch.Tensor, image_key: str,
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:
-    import io
     buf = io.BytesIO()
     np.save(buf, array)
     return buf.getvalue()

@@ -118,8 +118,7 @@ def _train_model(model_cls, model, dataset, model_cfg, train_cfg, out_dir, cache
         image_tok_hash = image_tok.checkpoint_hash
         image_tok.to(device)
         # encoded in the batches evaluation decodes in (the trainer's eval batch size)
-        eval_batch = (train_cfg.eval_batch_size_gpu if device.type == "cuda"
-                      else train_cfg.eval_batch_size)
+        eval_batch = train_cfg.eval_batch_size_on(device.type)
         with main_first(dist), phase("image_tokens"):
             # the frozen tokenizer's ids of the uncropped evaluation views, encoded once per
             # (tokenizer, image cache entry) and shared by every run that has both

@@ -204,6 +204,7 @@ class Trainer:
 
     def _step(self, opt, images: Tensor, tokens: Tensor) -> Tensor:
         self.model.train()
+        # images arrive on the device (training.data.train_batches); ids are copied here
         batch = {**self.image_input(images.to(self.device, non_blocking=True)),
                  "ids": tokens.to(self.device, non_blocking=True)}
         with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16,
@@ -263,8 +264,8 @@ class Trainer:
     def predict(self, data: SplitTensors, dcfg: DecodeConfig) -> list[str]:
         self.model.eval()
         texts: list[str] = []
-        for _, images in eval_batches(data, self._eval_batch_size(), self.device):
-            inputs = self.image_input(images.to(self.device))
+        for _, images in eval_batches(data, self.cfg.eval_batch_size_on(self.device.type), self.device):
+            inputs = self.image_input(images)
             x = next(iter(inputs.values()))
             with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16,
                                 enabled=self.device.type == "cuda"):
@@ -272,12 +273,6 @@ class Trainer:
                               pad_id=self.tok.pad_id)
             texts += [self.tok.decode(s) for s in seqs]
         return texts
-
-    def _eval_batch_size(self) -> int:
-        """Studies per decoding / scoring batch: the preset's GPU size on CUDA."""
-        if self.device.type == "cuda":
-            return self.cfg.eval_batch_size_gpu
-        return self.cfg.eval_batch_size
 
     @torch.no_grad()
     def image_use(self, data: SplitTensors, seed: int = 0) -> dict[str, float]:
@@ -287,10 +282,11 @@ class Trainer:
         self.model.eval()
         perm = torch.randperm(len(data.ids), generator=torch.Generator().manual_seed(seed))
         totals = {"matched": 0.0, "shuffled": 0.0}
-        for idx, images in eval_batches(data, self._eval_batch_size(), self.device):
+        for idx, images in eval_batches(data, self.cfg.eval_batch_size_on(self.device.type), self.device):
             tokens = data.tokens[idx].to(self.device)
-            for key, imgs in (("matched", images), ("shuffled", to_device_unit(data.images[perm[idx]], self.device))):
-                batch = {**self.image_input(imgs.to(self.device)), "ids": tokens}
+            shuffled = to_device_unit(data.images[perm[idx]], self.device)
+            for key, imgs in (("matched", images), ("shuffled", shuffled)):
+                batch = {**self.image_input(imgs), "ids": tokens}
                 totals[key] += float(self.model(batch)["ce"]) * len(idx)
         ce = {k: v / len(data.ids) for k, v in totals.items()}
         return {"ce": ce["matched"], "ce_shuffled_images": ce["shuffled"],
@@ -303,7 +299,17 @@ class Trainer:
 
     # --- the run ---
     def fit(self, train: SplitTensors, val: SplitTensors, crop: int) -> dict:
-        """Train every stage (resuming from last.pt if present); returns the selection record."""
+        """Train every stage (resuming from last.pt if present); returns the selection record.
+        Progress goes to the run's display, or to one of its own (ranks > 0: a silent one)."""
+        with ExitStack() as stack:
+            bar = self.progress
+            if bar is None or not self.dist.is_main:
+                bar = stack.enter_context(RunProgress(
+                    "train", log=LOGGER if self.dist.is_main else SILENT,
+                    bars=None if self.dist.is_main else False))
+            return self._fit(train, val, crop, bar)
+
+    def _fit(self, train: SplitTensors, val: SplitTensors, crop: int, bar: RunProgress) -> dict:
         state = load_checkpoint(self.files.last) if self.files.last.is_file() else None
         best = state["best"] if state else {"bleu4": -1.0, "stage": None, "epoch": None}
         stage_best = state["stage_best"] if state else {}  # stage -> best validation BLEU-4
@@ -311,19 +317,8 @@ class Trainer:
         if self.dist.is_main:
             self._trim_log(step)
         step_fn = self._parallel_step if self.dist.parallel else self._step
-        per_epoch = math.ceil(len(train.ids) / self.cfg.batch_size)
-        total = sum(self._epochs(s) for s in self.stages) * per_epoch
-        with ExitStack() as stack:
-            bar = self.progress
-            if bar is None or not self.dist.is_main:
-                bar = stack.enter_context(RunProgress(
-                    "train", log=LOGGER if self.dist.is_main else SILENT,
-                    bars=None if self.dist.is_main else False))
-            return self._fit(train, val, crop, state, best, stage_best, step, step_fn,
-                             per_epoch, total, bar)
-
-    def _fit(self, train, val, crop, state, best, stage_best, step, step_fn, per_epoch, total,
-             bar: RunProgress) -> dict:
+        total = sum(self._epochs(s) for s in self.stages) * math.ceil(
+            len(train.ids) / self.cfg.batch_size)
         taken = self._take_stage1() if state is None else None
         if taken is not None:
             best, stage_best, step = taken["best"], taken["stage_best"], taken["step"]
